@@ -1,0 +1,94 @@
+"""sqs-manager: API Gateway -> SQS -> Lambda -> DynamoDB, wired with Chalice.
+
+This module only wires decorators to chalicelib/. POST /SQSManager is not a Chalice route: API
+Gateway sends it straight to SQS (infra/extension.yaml); this app consumes the queue and serves
+the read API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chalice import BadRequestError, Chalice, NotFoundError, Response
+
+from chalicelib import (
+    BatchProcessor,
+    InvalidQueryError,
+    ItemNotFoundError,
+    ItemStore,
+    OutcomeNotFoundError,
+    Settings,
+    dumps,
+    single_message_event,
+)
+
+app = Chalice(app_name="sqs-manager")
+
+settings = Settings.from_environ()
+# Clients are created once per container; nothing else runs at import (cold start).
+store = ItemStore.from_settings(settings)
+processor = BatchProcessor(store, settings)
+
+# Lambda's batching: up to 10 messages, or whatever arrived within 1 s.
+BATCH_SIZE = 10
+BATCHING_WINDOW_SECONDS = 1
+
+
+@app.on_sqs_message(
+    queue=settings.queue_name,
+    batch_size=BATCH_SIZE,
+    maximum_batching_window_in_seconds=BATCHING_WINDOW_SECONDS,
+)
+def handle_messages(event: Any) -> dict[str, Any]:
+    return processor.process([record.to_dict() for record in event])
+
+
+def _json(body: Any, status_code: int = 200) -> Response:
+    # dumps() keeps DynamoDB numbers exact (Decimal), which Chalice's own encoder would not.
+    return Response(body=dumps(body), status_code=status_code,
+                    headers={"Content-Type": "application/json"})
+
+
+@app.route("/items/{item_id}", methods=["GET"])
+def get_item(item_id: str) -> Response:
+    try:
+        return _json(store.get_item(item_id))
+    except ItemNotFoundError as error:
+        raise NotFoundError(str(error)) from error
+
+
+@app.route("/items", methods=["GET"])
+def list_items() -> Response:
+    request = app.current_request
+    params: Mapping[str, str] = (request.query_params if request else None) or {}
+    try:
+        page = store.list_items(limit=params.get("limit"), cursor=params.get("cursor"))
+    except InvalidQueryError as error:
+        raise BadRequestError(str(error)) from error
+    return _json(page)
+
+
+@app.route("/requests/{request_id}", methods=["GET"])
+def get_request(request_id: str) -> Response:
+    try:
+        return _json(store.get_outcome(request_id))
+    except OutcomeNotFoundError as error:
+        return _json({"requestId": request_id, "status": "pending", "message": str(error)}, 404)
+
+
+if settings.debug_routes:
+    # Only the `local` stage sets DEBUG_ROUTES: `chalice local --stage local` then runs the SQS
+    # consumer synchronously on a POSTed command, so a breakpoint in handle_messages is hit.
+    @app.route("/debug/consume", methods=["POST"], content_types=["application/json"])
+    def debug_consume() -> Response:
+        body = app.current_request.raw_body if app.current_request else b""
+        event = single_message_event(body.decode("utf-8") if isinstance(body, bytes) else body,
+                                     settings)
+        result = handle_messages(event, None)
+        request_id = event["Records"][0]["messageAttributes"]["requestId"]["stringValue"]
+        try:
+            outcome = store.get_outcome(request_id)
+        except OutcomeNotFoundError:
+            outcome = {"requestId": request_id, "status": "pending"}
+        return _json({"outcome": outcome, "batchResponse": result})

@@ -1,0 +1,30 @@
+"""The sqs-manager domain, shipped to Lambda with app.py.
+
+Standard library and boto3 only (boto3 comes with the Lambda runtime), so the deployment package
+stays small and a cold start costs little more than creating one DynamoDB client. Local tooling
+(devstack/, tests/) imports this package, never the other way round. This module only re-exports.
+"""
+
+from chalicelib.attributes import dumps, loads
+from chalicelib.batch import BatchProcessor, single_message_event
+from chalicelib.commands import Command, Stamp, parse_command
+from chalicelib.errors import (
+    BatchRetryError,
+    InvalidCommandError,
+    InvalidQueryError,
+    ItemNotFoundError,
+    ItemTooLargeError,
+    NotFoundError,
+    OutcomeNotFoundError,
+    SqsManagerError,
+    TransientError,
+)
+from chalicelib.settings import Settings
+from chalicelib.store import ItemStore, Outcome
+
+__all__ = [
+    "BatchProcessor", "BatchRetryError", "Command", "InvalidCommandError", "InvalidQueryError",
+    "ItemNotFoundError", "ItemStore", "ItemTooLargeError", "NotFoundError", "Outcome",
+    "OutcomeNotFoundError", "Settings", "SqsManagerError", "Stamp", "TransientError", "dumps",
+    "loads", "parse_command", "single_message_event",
+]

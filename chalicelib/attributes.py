@@ -1,0 +1,161 @@
+"""Exact JSON <-> DynamoDB attribute values, with the low-level client's wire format.
+
+Numbers never pass through float: JSON integers become Python ints and other numbers Decimals,
+both written to DynamoDB as their decimal text, so 0.1 stays 0.1 and 12345678901234567890 stays
+exact. dumps() writes them back the same way (json.dumps would need floats).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from chalicelib.errors import InvalidCommandError, ItemTooLargeError
+
+AttributeValue = dict[str, Any]
+
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item limit, names and values together
+MAX_DEPTH = 32  # DynamoDB's limit on nested documents
+MAX_DIGITS = 38  # significant digits a DynamoDB number keeps
+MIN_EXPONENT, MAX_EXPONENT = -130, 125
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads(text: str | bytes) -> Any:
+    """json.loads that keeps every number exact and refuses NaN and Infinity."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def dumps(value: Any) -> str:
+    """json.dumps that writes ints and Decimals as their exact decimal text."""
+    parts: list[str] = []
+    _encode(value, parts)
+    return "".join(parts)
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if isinstance(value, dict):
+        out.append("{")
+        for index, (key, member) in enumerate(value.items()):
+            if index:
+                out.append(", ")
+            out.append(json.dumps(key, ensure_ascii=False))
+            out.append(": ")
+            _encode(member, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, member in enumerate(value):
+            if index:
+                out.append(", ")
+            _encode(member, out)
+        out.append("]")
+    elif isinstance(value, Decimal):
+        out.append(str(value))
+    else:
+        out.append(json.dumps(value, ensure_ascii=False))
+
+
+def check_number(number: int | Decimal, path: str) -> str:
+    """The number's text, if DynamoDB can store it exactly; else a reason to reject it."""
+    text = str(number)
+    try:
+        decimal = Decimal(text)
+    except InvalidOperation as error:  # pragma: no cover - ints and Decimals always parse
+        raise InvalidCommandError(f"{path}: {text} is not a number") from error
+    if decimal.is_zero():
+        return text
+    digits = _significant_digits(decimal)
+    if len(digits) > MAX_DIGITS:
+        raise InvalidCommandError(
+            f"{path}: {text} has {len(digits)} significant digits; DynamoDB keeps at most "
+            f"{MAX_DIGITS}, so it would not round-trip exactly")
+    if not MIN_EXPONENT <= decimal.adjusted() <= MAX_EXPONENT:
+        raise InvalidCommandError(
+            f"{path}: {text} is out of DynamoDB's number range (1E-130 to 1E+126)")
+    return text
+
+
+def _significant_digits(number: Decimal) -> str:
+    # Not Decimal.normalize(): it rounds to the context's 28 digits.
+    return "".join(map(str, number.as_tuple().digits)).strip("0") or "0"
+
+
+def to_attribute(value: Any, path: str = "item", depth: int = 0) -> AttributeValue:
+    if depth > MAX_DEPTH:
+        raise InvalidCommandError(f"{path}: nested deeper than DynamoDB's {MAX_DEPTH} levels")
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | Decimal):
+        return {"N": check_number(value, path)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, list):
+        return {"L": [to_attribute(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]}
+    if isinstance(value, dict):
+        return {"M": to_map(value, path, depth + 1)}
+    raise InvalidCommandError(f"{path}: unsupported value of type {type(value).__name__}")
+
+
+def to_map(value: dict[str, Any], path: str = "item", depth: int = 0) -> dict[str, AttributeValue]:
+    for key in value:
+        if key == "":
+            raise InvalidCommandError(f"{path}: DynamoDB does not allow an empty attribute name")
+    return {key: to_attribute(member, f"{path}.{key}", depth) for key, member in value.items()}
+
+
+def from_attribute(attribute: AttributeValue) -> Any:
+    (kind, value), = attribute.items()
+    if kind == "S" or kind == "BOOL":
+        return value
+    if kind == "N":
+        return int(value) if value.lstrip("-").isdigit() else Decimal(value)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return from_map(value)
+    if kind == "L":
+        return [from_attribute(member) for member in value]
+    if kind == "SS":
+        return sorted(value)
+    if kind == "NS":
+        return sorted(from_attribute({"N": member}) for member in value)
+    raise ValueError(f"unsupported DynamoDB attribute type {kind}")
+
+
+def from_map(value: dict[str, AttributeValue]) -> dict[str, Any]:
+    return {key: from_attribute(member) for key, member in value.items()}
+
+
+def attribute_size(attribute: AttributeValue) -> int:
+    """Bytes DynamoDB counts for one value (its documented sizing rules)."""
+    (kind, value), = attribute.items()
+    if kind == "S":
+        return len(value.encode("utf-8"))
+    if kind == "N":
+        return min(21, len(_significant_digits(Decimal(value))) // 2 + 2)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(member) for member in value)
+    if kind == "M":
+        return 3 + item_size(value) + len(value)
+    raise ValueError(f"unsupported DynamoDB attribute type {kind}")
+
+
+def item_size(item: dict[str, AttributeValue]) -> int:
+    return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in item.items())
+
+
+def check_item_size(item: dict[str, AttributeValue], what: str) -> None:
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise ItemTooLargeError(
+            f"{what} is {size:,} bytes as a DynamoDB item; DynamoDB's item size limit is "
+            f"{MAX_ITEM_BYTES:,} bytes (400 KB)")

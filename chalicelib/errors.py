@@ -1,0 +1,39 @@
+"""One error family. Routes in app.py map these to HTTP; the consumer maps them to outcomes."""
+
+from __future__ import annotations
+
+
+class SqsManagerError(Exception):
+    """Base class of every error sqs-manager raises on purpose."""
+
+
+class InvalidCommandError(SqsManagerError):
+    """The message body is not a valid command: rejected for good, never retried."""
+
+
+class ItemTooLargeError(InvalidCommandError):
+    """The item would not fit DynamoDB's 400 KB item limit."""
+
+
+class TransientError(SqsManagerError):
+    """Throttling, a 5xx or a timeout: the message goes back to SQS and is retried."""
+
+
+class NotFoundError(SqsManagerError):
+    """A read found nothing."""
+
+
+class ItemNotFoundError(NotFoundError):
+    pass
+
+
+class OutcomeNotFoundError(NotFoundError):
+    pass
+
+
+class InvalidQueryError(SqsManagerError):
+    """A list request's cursor or limit is malformed (HTTP 400)."""
+
+
+class BatchRetryError(SqsManagerError):
+    """Raised after deleting a batch's successful messages, so SQS redelivers only the rest."""

@@ -1,0 +1,39 @@
+"""Settings from the Lambda environment: .chalice/config.json stages, or the merged template."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    queue_name: str
+    outcome_ttl_seconds: int = 7 * DAY
+    # Tombstones of deleted items keep older, late-delivered writes from resurrecting them. They
+    # must outlive any message that can still arrive: the DLQ keeps messages up to 14 days.
+    tombstone_ttl_seconds: int = 30 * DAY
+    # True only where the event source mapping has FunctionResponseTypes ReportBatchItemFailures.
+    # Otherwise Lambda ignores batchItemFailures and deletes the whole batch, so the consumer
+    # deletes what succeeded itself and raises: see batch.py.
+    report_batch_item_failures: bool = False
+    debug_routes: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        return cls(
+            table_name=environ.get("TABLE_NAME", "sqs-manager-local-table"),
+            queue_name=environ.get("QUEUE_NAME", "sqs-manager-local-queue"),
+            outcome_ttl_seconds=int(float(environ.get("OUTCOME_TTL_DAYS", "7")) * DAY),
+            tombstone_ttl_seconds=int(float(environ.get("TOMBSTONE_TTL_DAYS", "30")) * DAY),
+            report_batch_item_failures=_flag(environ.get("REPORT_BATCH_ITEM_FAILURES", "false")),
+            debug_routes=_flag(environ.get("DEBUG_ROUTES", "0")),
+        )
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,203 @@
+"""The SQS consumer (app.handle_messages) on real SQS messages from the emulator, fed by the
+local poller with Lambda's semantics, in both deploy paths' configurations:
+- ReportBatchItemFailures on the mapping (chalice package + merge template): failures are
+  reported and only they come back;
+- no such setting (chalice deploy): the handler deletes what succeeded and raises.
+Transient DynamoDB failures are injected at the HTTP level, into botocore's send."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+
+from chalicelib import BatchRetryError, OutcomeNotFoundError
+from devstack.poller import SqsPoller, lambda_record
+from devstack.resources import Resources
+
+THROTTLED = json.dumps({
+    "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+    "message": "injected throttling"}).encode()
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+class Faults:
+    """Answers DynamoDB writes that mention `marker` with a throttling error, `times` times."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str, float] = {}
+        self.injected = 0
+
+    def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        for marker, remaining in self.rules.items():
+            if marker in body and remaining > 0:
+                self.rules[marker] = remaining - 1
+                self.injected += 1
+                return AWSResponse(request.url, 400, {}, _Raw(THROTTLED))
+        return None
+
+
+@pytest.fixture
+def load_app(resources: Resources, monkeypatch: pytest.MonkeyPatch,
+             endpoint_url: str) -> Callable[[bool], tuple[ModuleType, Faults]]:
+    def load(report_batch_item_failures: bool) -> tuple[ModuleType, Faults]:
+        monkeypatch.setenv("TABLE_NAME", resources.table_name)
+        monkeypatch.setenv("QUEUE_NAME", resources.queue_name)
+        monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", str(report_batch_item_failures).lower())
+        # app.py reads its settings at import, as in Lambda: import it afresh for this env.
+        sys.modules.pop("app", None)
+        app = importlib.import_module("app")
+        faults = Faults()
+        app.store.client.meta.events.register("before-send.dynamodb", faults)
+        return app, faults
+    return load
+
+
+def make_poller(app: ModuleType, resources: Resources, sqs: Any,
+                honour_batch_item_failures: bool) -> SqsPoller:
+    return SqsPoller(sqs, resources.queue_url, resources.queue_arn, app.handle_messages,
+                     "us-west-2", batch_size=10, honour_batch_item_failures=(
+                         honour_batch_item_failures), visibility_timeout=1)
+
+
+def send(sqs: Any, resources: Resources, body: str, request_id: str, epoch: int = 1000) -> None:
+    sqs.send_message(QueueUrl=resources.queue_url, MessageBody=body, MessageAttributes={
+        "requestId": {"DataType": "String", "StringValue": request_id},
+        "requestTimeEpoch": {"DataType": "Number", "StringValue": str(epoch)}})
+
+
+def drain(poller: SqsPoller, rounds: int = 8) -> int:
+    """Poll until the queue is empty (failed messages come back after the 1 s visibility)."""
+    total = 0
+    for _ in range(rounds):
+        received = poller.poll_once()
+        total += received
+        if not received and not queue_depth(poller):
+            break
+    return total
+
+
+def queue_depth(poller: SqsPoller) -> int:
+    attributes = poller.sqs.get_queue_attributes(QueueUrl=poller.queue_url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def outcome(app: ModuleType, request_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = app.store.get_outcome(request_id)
+    return result
+
+
+def test_a_batch_is_applied_and_bad_messages_are_rejected_not_retried(
+        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        sqs: Any) -> None:
+    app, _ = load_app(True)
+    send(sqs, resources, '{"operation": "create", "id": "a", "item": {"n": 1}}', "r-ok")
+    send(sqs, resources, '{"operation": "create", "id": ', "r-json")
+    send(sqs, resources, '{"operation": "update", "id": "nope", "item": {"n": 1}}', "r-missing")
+    sqs.send_message(QueueUrl=resources.queue_url,  # sent straight to the queue: no attributes
+                     MessageBody='{"operation": "put", "id": "b", "item": {}}')
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
+    assert drain(poller) == 4
+    assert outcome(app, "r-ok")["status"] == "applied"
+    assert app.store.get_item("a") == {"id": "a", "version": 1, "n": 1}
+    assert "not valid JSON" in outcome(app, "r-json")["reason"]
+    assert "does not exist" in outcome(app, "r-missing")["reason"]
+    assert app.store.get_item("b")["version"] == 1
+    assert queue_depth(poller) == 0
+
+
+def test_with_report_batch_item_failures_only_failed_messages_come_back(
+        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        sqs: Any) -> None:
+    app, faults = load_app(True)
+    faults.rules['"item#flaky"'] = 3  # one delivery's worth: botocore tries 3 times
+    for name in ("one", "flaky", "two"):
+        send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
+    assert poller.poll_once() == 3
+    assert faults.injected == 3
+    with pytest.raises(OutcomeNotFoundError):
+        app.store.get_outcome("r-flaky")
+    assert drain(poller) == 1  # only the failed message was redelivered
+    assert [outcome(app, f"r-{n}")["status"] for n in ("one", "flaky", "two")] == ["applied"] * 3
+
+
+def test_without_the_mapping_setting_the_handler_deletes_successes_and_raises(
+        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        sqs: Any) -> None:
+    app, faults = load_app(False)  # chalice deploy: Lambda would delete the whole batch
+    faults.rules['"item#flaky"'] = 3
+    for name in ("one", "flaky", "two"):
+        send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=False)
+    with pytest.raises(BatchRetryError):
+        app.handle_messages({"Records": _receive_records(poller)}, None)
+    assert drain(poller) == 1  # the two successes were deleted by the handler itself
+    assert [outcome(app, f"r-{n}")["status"] for n in ("one", "flaky", "two")] == ["applied"] * 3
+
+
+def test_reporting_failures_to_a_mapping_without_the_setting_would_lose_them(
+        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        sqs: Any) -> None:
+    """Why the safe mode is the default: this is the hole it closes."""
+    app, faults = load_app(True)
+    faults.rules['"item#flaky"'] = 3
+    send(sqs, resources, '{"operation": "put", "id": "flaky", "item": {}}', "r-flaky")
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=False)
+    assert drain(poller) == 1
+    with pytest.raises(OutcomeNotFoundError):
+        app.store.get_outcome("r-flaky")  # deleted from the queue, never applied: lost
+
+
+@pytest.mark.parametrize("report", [True, False])
+def test_a_message_that_always_fails_ends_in_the_dlq_and_nothing_else_is_affected(
+        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        sqs: Any, report: bool) -> None:
+    app, faults = load_app(report)
+    faults.rules['"item#poison"'] = float("inf")
+    send(sqs, resources, '{"operation": "put", "id": "poison", "item": {}}', "r-poison")
+    send(sqs, resources, '{"operation": "put", "id": "fine", "item": {}}', "r-fine")
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=report)
+    for _ in range(resources.max_receive_count + 3):
+        poller.poll_once()  # like Lambda, the poller catches what the handler raises
+    assert outcome(app, "r-fine")["status"] == "applied"
+    dead = sqs.receive_message(QueueUrl=resources.dlq_url, MaxNumberOfMessages=10,
+                               MessageAttributeNames=["All"]).get("Messages", [])
+    assert [m["MessageAttributes"]["requestId"]["StringValue"] for m in dead] == ["r-poison"]
+    assert queue_depth(poller) == 0
+
+
+def test_chalice_test_client_invokes_the_handler(
+        load_app: Callable[[bool], tuple[ModuleType, Faults]]) -> None:
+    from chalice.test import Client
+
+    app, _ = load_app(True)
+    with Client(app.app) as client:
+        event = client.events.generate_sqs_event(
+            message_bodies=['{"operation": "put", "id": "c%d", "item": {}}' % n
+                            for n in range(3)], queue_name="q")
+        for number, record in enumerate(event["Records"]):  # Chalice gives them one messageId
+            record["messageId"] = f"message-{number}"
+        result = client.lambda_.invoke("handle_messages", event)
+    assert result.payload == {"batchItemFailures": []}
+    assert [outcome(app, f"message-{n}")["status"] for n in range(3)] == ["applied"] * 3
+
+
+def _receive_records(poller: SqsPoller) -> list[dict[str, Any]]:
+    messages = poller.receive_batch()
+    return [lambda_record(m, poller.queue_arn, poller.region) for m in messages]
