@@ -1,19 +1,31 @@
 # The two commands: `make run` starts the local pipeline, `make test` runs the whole suite.
-# Both set up what they need first (a virtualenv with pinned packages, newman from npm).
+# Both set up what they need first: a virtualenv with pinned packages and, for the Postman
+# collection, newman from npm (package-lock.json). Nothing needs installing by hand.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+STAGE ?= prod1
+STACK ?= sqs-manager-$(STAGE)
+export AWS_DEFAULT_REGION ?= us-west-2
 
-.PHONY: run test lint typecheck unit functional e2e venv clean
+.PHONY: run test lint typecheck venv node clean schema package deploy-infra outputs deploy
 
 venv: $(STAMP)
 
 $(STAMP): requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# The whole path on 127.0.0.1: emulator :5000, gateway and read API :8000, poller.
 run: $(STAMP)
 	$(PY) -m devstack
 
@@ -23,8 +35,32 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-test: $(STAMP) lint typecheck
+# Unit, functional (emulator over HTTP), end-to-end (pipeline process, chalice local, newman).
+test: $(STAMP) $(NODE_STAMP) lint typecheck
 	$(PY) -m pytest
+
+# --- AWS (never run by the tests; see README "Deployment") ---------------------------------
+# Path 1: the extension as its own stack, its outputs into .chalice/config.json, `chalice deploy`.
+deploy-infra: $(STAMP)
+	mkdir -p build
+	$(PY) -m scripts.standalone_template build/standalone.json
+	aws cloudformation deploy --stack-name $(STACK) --template-file build/standalone.json \
+		--capabilities CAPABILITY_IAM
+
+outputs: $(STAMP)
+	$(PY) -m scripts.write_outputs --stack-name $(STACK) --stage $(STAGE)
+
+deploy: deploy-infra outputs
+	$(VENV)/bin/chalice deploy --stage $(STAGE)
+
+# Path 2: one stack, Chalice's template merged with infra/extension.yaml.
+package: $(STAMP)
+	rm -rf build/package
+	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/extension.yaml build/package
+
+# After editing chalicelib/command.schema.json: copy it into the API Gateway model.
+schema: $(STAMP)
+	$(PY) -m scripts.sync_schema
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,110 @@
+"""`chalice package --merge-template infra/extension.yaml` run for real: the merged SAM template."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint
+
+from scripts.cfn_yaml import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+CHALICE = Path(sys.executable).parent / "chalice"
+# "Condition" is also a resource and output attribute, so only these are checked.
+INTRINSICS = {"Ref"}
+
+
+def run_chalice_package(project: Path, outdir: Path, *extra: str) -> None:
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-west-2",
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    env.pop("AWS_PROFILE", None)
+    result = subprocess.run(
+        [str(CHALICE), "package", "--stage", "prod1", *extra, str(outdir)],
+        cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    outdir = tmp_path_factory.mktemp("package")
+    run_chalice_package(ROOT, outdir, "--merge-template", "infra/extension.yaml")
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def merged(packaged: Path) -> dict[str, Any]:
+    # A YAML merge template makes Chalice write sam.yaml (long form, plain YAML).
+    assert sorted(p.name for p in packaged.iterdir()) == ["deployment.zip", "sam.yaml"]
+    return load_template(packaged / "sam.yaml")
+
+
+def double_intrinsics(node: Any, path: str = "") -> list[str]:
+    """Dicts holding an intrinsic next to other keys: what a deep merge of two intrinsics makes."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        keys = set(node)
+        if len(keys) > 1 and any(k in INTRINSICS or k.startswith("Fn::") for k in keys):
+            found.append(f"{path}: {sorted(keys)}")
+        for key, value in node.items():
+            found.extend(double_intrinsics(value, f"{path}/{key}"))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found.extend(double_intrinsics(item, f"{path}/{index}"))
+    return found
+
+
+def test_merged_template_is_cfn_lint_clean(packaged: Path) -> None:
+    text = (packaged / "sam.yaml").read_text(encoding="utf-8")
+    matches = lint(text, config=ManualArgs(regions=["us-west-2"], include_checks=["I"]))
+    assert [f"{m.rule.id} {m.path_string}: {m.message}" for m in matches] == []
+
+
+def test_merge_produced_no_mixed_intrinsics(merged: dict[str, Any]) -> None:
+    assert double_intrinsics(merged) == []
+
+
+def test_consumer_reports_batch_item_failures_from_our_queue(merged: dict[str, Any]) -> None:
+    function = merged["Resources"]["HandleMessages"]
+    assert function["Type"] == "AWS::Serverless::Function"
+    props = function["Properties"]
+    event = props["Events"]["HandleMessagesSqsEventSource"]
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["Queue"] == {"Fn::Sub": "${Queue.Arn}"}
+    assert event["Properties"]["BatchSize"] == 10
+    assert event["Properties"]["MaximumBatchingWindowInSeconds"] == 1
+    assert props["Role"] == {"Fn::GetAtt": ["ConsumerRole", "Arn"]}
+    assert props["Timeout"] == 30
+    env = props["Environment"]["Variables"]
+    assert env["REPORT_BATCH_ITEM_FAILURES"] == "true"
+    assert env["TABLE_NAME"] == {"Ref": "Table"}
+    assert env["QUEUE_NAME"] == {"Fn::GetAtt": ["Queue", "QueueName"]}
+    assert env["OUTCOME_TTL_DAYS"] == "7"
+    assert merged["Resources"]["Queue"]["Properties"]["VisibilityTimeout"] >= 6 * props["Timeout"]
+
+
+def test_api_handler_uses_the_read_role(merged: dict[str, Any]) -> None:
+    props = merged["Resources"]["APIHandler"]["Properties"]
+    assert props["Role"] == {"Fn::GetAtt": ["ReadApiRole", "Arn"]}
+    assert props["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "Table"}
+    assert props["Environment"]["Variables"]["REPORT_BATCH_ITEM_FAILURES"] == "false"
+
+
+def test_only_our_roles(merged: dict[str, Any]) -> None:
+    resources = merged["Resources"]
+    assert "DefaultRole" not in resources
+    roles = {name for name, body in resources.items() if body["Type"] == "AWS::IAM::Role"}
+    assert roles == {"ApiGatewaySqsRole", "ConsumerRole", "ReadApiRole"}
+    assert all("Type" in body for body in resources.values())
+
+
+def test_both_apis_and_outputs(merged: dict[str, Any]) -> None:
+    resources = merged["Resources"]
+    assert resources["RestAPI"]["Type"] == "AWS::Serverless::Api"
+    assert resources["IngestApi"]["Type"] == "AWS::ApiGateway::RestApi"
+    assert {"EndpointURL", "IngestUrl", "QueueUrl", "TableName"} <= set(merged["Outputs"])

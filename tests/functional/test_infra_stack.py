@@ -1,0 +1,198 @@
+"""The standalone stack in moto's CloudFormation over HTTP, then scripts/write_outputs.py.
+
+moto creates the queues (with redrive), the table, the roles and the RestApi/Resource/Method/
+Deployment; it drops a Method's integration details, skips AWS::ApiGateway::Stage, Model,
+RequestValidator, GatewayResponse, ApiKey and UsagePlan*, and ignores the table's TTL, PITR
+and SSE settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from devstack.emulator import MotoServer, free_port
+from scripts.standalone_template import write as write_standalone
+from scripts.write_outputs import apply_outputs
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-west-2"
+STACK = "sqs-manager-test"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    with MotoServer(port=free_port()) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def client(moto: MotoServer, service: str) -> Any:
+    return boto3.client(service, endpoint_url=moto.endpoint_url, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="module")
+def template_body(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_standalone(tmp_path_factory.mktemp("standalone") / "standalone.json").read_text()
+
+
+def create_stack(moto: MotoServer, name: str, body: str,
+                 parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    cloudformation = client(moto, "cloudformation")
+    cloudformation.create_stack(
+        StackName=name, TemplateBody=body, Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v}
+                    for k, v in (parameters or {}).items()])
+    deadline = time.monotonic() + 30
+    while True:
+        described: dict[str, Any] = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+        if not described["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
+    return described
+
+
+@pytest.fixture(scope="module")
+def stack(moto: MotoServer, template_body: str) -> dict[str, Any]:
+    return create_stack(moto, STACK, template_body)
+
+
+def outputs(stack: dict[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def test_stack_outputs(stack: dict[str, Any]) -> None:
+    found = outputs(stack)
+    assert {"QueueArn", "QueueName", "QueueUrl", "DeadLetterQueueArn", "DeadLetterQueueName",
+            "TableName", "ConsumerRoleArn", "ReadApiRoleArn", "IngestUrl"} <= set(found)
+    assert "ApiKeyId" not in found  # RequireApiKey defaults to "false"
+    assert found["IngestUrl"].endswith(".execute-api.us-west-2.amazonaws.com/Prod1/SQSManager")
+    assert found["QueueName"].startswith(f"{STACK}-Queue-")
+
+
+def test_queue_and_dead_letter_queue(moto: MotoServer, stack: dict[str, Any]) -> None:
+    found = outputs(stack)
+    sqs = client(moto, "sqs")
+    url = sqs.get_queue_url(QueueName=found["QueueName"])["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": found["DeadLetterQueueArn"], "maxReceiveCount": 4}
+    assert attributes["VisibilityTimeout"] == "180"
+    assert attributes["MaximumMessageSize"] == "1048576"
+    assert attributes["MessageRetentionPeriod"] == str(4 * 86_400)
+    assert attributes["SqsManagedSseEnabled"] == "true"
+    dlq_url = sqs.get_queue_url(QueueName=found["DeadLetterQueueName"])["QueueUrl"]
+    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+    assert dlq["QueueArn"] == found["DeadLetterQueueArn"]
+    assert dlq["MessageRetentionPeriod"] == str(14 * 86_400)
+    assert "RedrivePolicy" not in dlq
+
+
+def test_table(moto: MotoServer, stack: dict[str, Any]) -> None:
+    table = client(moto, "dynamodb").describe_table(TableName=outputs(stack)["TableName"])["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_roles_and_ingest_api(moto: MotoServer, stack: dict[str, Any]) -> None:
+    found = outputs(stack)
+    iam = client(moto, "iam")
+    for key in ("ConsumerRoleArn", "ReadApiRoleArn"):
+        role_name = found[key].rsplit("/", 1)[1]
+        assert iam.get_role(RoleName=role_name)["Role"]["Arn"] == found[key]
+    method = ingest_method(moto, stack)
+    assert method["httpMethod"] == "POST"
+    assert method["methodIntegration"]["uri"].endswith(f"/{found['QueueName']}")
+
+
+def ingest_method(moto: MotoServer, stack: dict[str, Any]) -> dict[str, Any]:
+    ingest_url = outputs(stack)["IngestUrl"]
+    api_id = ingest_url.removeprefix("https://").split(".", 1)[0]
+    items = client(moto, "apigateway").get_resources(restApiId=api_id)["items"]
+    paths = {r["path"]: r for r in items}
+    method: dict[str, Any] = paths["/SQSManager"]["resourceMethods"]["POST"]
+    return method
+
+
+def test_api_key_is_optional(moto: MotoServer, stack: dict[str, Any], template_body: str) -> None:
+    assert ingest_method(moto, stack)["apiKeyRequired"] is False
+    keyed = create_stack(moto, f"{STACK}-keyed", template_body, {"RequireApiKey": "true"})
+    assert ingest_method(moto, keyed)["apiKeyRequired"] is True
+
+
+def test_write_outputs_into_a_copy_of_the_config(moto: MotoServer, stack: dict[str, Any],
+                                                 tmp_path: Path) -> None:
+    found = outputs(stack)
+    config = tmp_path / "config.json"
+    shutil.copy(ROOT / ".chalice" / "config.json", config)
+    before = json.loads(config.read_text())
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto.endpoint_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.write_outputs", "--stack-name", STACK,
+         "--config", str(config)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    after = json.loads(config.read_text())
+    prod = after["stages"]["prod1"]
+    assert prod["environment_variables"] == {
+        **before["stages"]["prod1"]["environment_variables"],
+        "TABLE_NAME": found["TableName"], "QUEUE_NAME": found["QueueName"]}
+    assert prod["manage_iam_role"] is False
+    assert prod["lambda_functions"]["handle_messages"]["iam_role_arn"] == found["ConsumerRoleArn"]
+    assert prod["lambda_functions"]["api_handler"]["iam_role_arn"] == found["ReadApiRoleArn"]
+    assert after["stages"]["local"] == before["stages"]["local"]
+    assert {k: v for k, v in after.items() if k != "stages"} == {
+        k: v for k, v in before.items() if k != "stages"}
+
+
+def test_written_config_packages_with_the_stack_resources(moto: MotoServer,
+                                                          stack: dict[str, Any],
+                                                          tmp_path: Path) -> None:
+    """The `chalice deploy` path's config, checked through `chalice package` (no merge)."""
+    found = outputs(stack)
+    project = tmp_path / "project"
+    (project / ".chalice").mkdir(parents=True)
+    shutil.copy(ROOT / "app.py", project / "app.py")
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    config = apply_outputs(json.loads((ROOT / ".chalice" / "config.json").read_text()),
+                           found, "prod1")
+    (project / ".chalice" / "config.json").write_text(json.dumps(config))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "chalice"), "package", "--stage", "prod1",
+         str(tmp_path / "out")],
+        cwd=project, env=dict(os.environ), capture_output=True, text=True, timeout=120,
+        check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    template = json.loads((tmp_path / "out" / "sam.json").read_text())
+    handle = template["Resources"]["HandleMessages"]["Properties"]
+    assert handle["Role"] == found["ConsumerRoleArn"]
+    assert handle["Environment"]["Variables"]["QUEUE_NAME"] == found["QueueName"]
+    assert handle["Environment"]["Variables"]["REPORT_BATCH_ITEM_FAILURES"] == "false"
+    event = handle["Events"]["HandleMessagesSqsEventSource"]["Properties"]
+    assert event["Queue"]["Fn::Sub"].endswith(f":{found['QueueName']}")
+    assert "FunctionResponseTypes" not in event
+    assert template["Resources"]["APIHandler"]["Properties"]["Role"] == found["ReadApiRoleArn"]
+    assert "DefaultRole" not in template["Resources"]

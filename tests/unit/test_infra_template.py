@@ -1,0 +1,445 @@
+"""infra/extension.yaml, .chalice/config.json and scripts/: static checks, no network."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import airspeed
+import pytest
+from cfnlint.api import ManualArgs, lint
+
+from scripts import cfn_yaml, standalone_template, sync_schema, write_outputs
+
+ROOT = Path(__file__).resolve().parents[2]
+EXTENSION = ROOT / "infra" / "extension.yaml"
+CONFIG = ROOT / ".chalice" / "config.json"
+SCHEMA = ROOT / "chalicelib" / "command.schema.json"
+CHALICE_OVERRIDES = {"HandleMessages", "APIHandler"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return cfn_yaml.load_template(EXTENSION)
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = template["Resources"]
+    return resources
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(CONFIG.read_text(encoding="utf-8"))
+    return data
+
+
+def lambda_setting(config: dict[str, Any], stage: str, function: str, key: str) -> Any:
+    """Chalice's lookup order: stage function, stage, top-level function, top level."""
+    stage_config = config["stages"][stage]
+    for scope in (stage_config.get("lambda_functions", {}).get(function, {}), stage_config,
+                  config.get("lambda_functions", {}).get(function, {}), config):
+        if key in scope:
+            return scope[key]
+    return None
+
+
+def statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for policy in resource["Properties"].get("Policies", []):
+        found.extend(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# ---------------------------------------------------------------- the YAML loader
+
+
+def test_cfn_yaml_turns_short_tags_into_long_form() -> None:
+    loaded = cfn_yaml.loads(
+        "a: !Ref X\n"
+        "b: !GetAtt Queue.Arn\n"
+        "c: !Sub 'x-${AWS::Region}'\n"
+        "d: !If [Cond, !Ref A, !Ref AWS::NoValue]\n"
+        "e: !Equals [!Ref P, 'true']\n"
+        "f: !Join ['', [a, !GetAtt [T, Arn]]]\n"
+        "g: !Condition C\n"
+    )
+    assert loaded == {
+        "a": {"Ref": "X"},
+        "b": {"Fn::GetAtt": ["Queue", "Arn"]},
+        "c": {"Fn::Sub": "x-${AWS::Region}"},
+        "d": {"Fn::If": ["Cond", {"Ref": "A"}, {"Ref": "AWS::NoValue"}]},
+        "e": {"Fn::Equals": [{"Ref": "P"}, "true"]},
+        "f": {"Fn::Join": ["", ["a", {"Fn::GetAtt": ["T", "Arn"]}]]},
+        "g": {"Condition": "C"},
+    }
+
+
+def test_cfn_yaml_leaves_the_global_safe_loader_alone() -> None:
+    import yaml
+
+    assert "!Ref" in cfn_yaml.CfnLoader.yaml_constructors
+    assert "!Ref" not in yaml.SafeLoader.yaml_constructors
+
+
+# ---------------------------------------------------------------- lint
+
+
+def _lint(text: str) -> list[str]:
+    matches = lint(text, config=ManualArgs(regions=["us-west-2"], include_checks=["I"]))
+    return [f"{m.rule.id} {m.path_string}: {m.message}" for m in matches
+            # The Chalice-only overrides have no Type on their own: they are merged.
+            if not (m.rule.id == "E3001" and m.path[:1] == ["Resources"]
+                    and m.path[1] in CHALICE_OVERRIDES)]
+
+
+def test_extension_template_is_cfn_lint_clean() -> None:
+    assert _lint(EXTENSION.read_text(encoding="utf-8")) == []
+
+
+def test_standalone_template_is_cfn_lint_clean(template: dict[str, Any]) -> None:
+    standalone = standalone_template.standalone(template)
+    assert set(template["Resources"]) - set(standalone["Resources"]) == CHALICE_OVERRIDES
+    assert all("Type" in body for body in standalone["Resources"].values())
+    text = json.dumps(standalone)
+    assert _lint(text) == []
+    assert len(text) < 51_200, "aws cloudformation deploy --template-file limit without S3"
+
+
+def test_standalone_refuses_dangling_references() -> None:
+    broken = {"Resources": {"A": {"Type": "AWS::SQS::Queue"}, "B": {"Properties": {}}},
+              "Outputs": {"X": {"Value": {"Fn::Sub": "${B.Arn}"}}}}
+    with pytest.raises(ValueError, match="B"):
+        standalone_template.standalone(broken)
+
+
+def test_overrides_are_the_last_resources(template: dict[str, Any]) -> None:
+    names = list(template["Resources"])
+    assert set(names[-len(CHALICE_OVERRIDES):]) == CHALICE_OVERRIDES
+
+
+# ---------------------------------------------------------------- the API Gateway model
+
+
+def test_command_model_schema_is_command_schema_json(resources: dict[str, Any]) -> None:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    assert resources["CommandModel"]["Properties"]["Schema"] == schema
+
+
+def test_sync_schema_check_passes_and_render_is_idempotent() -> None:
+    assert sync_schema.main(["--check"]) == 0
+    text = EXTENSION.read_text(encoding="utf-8")
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    assert sync_schema.render(text, schema) == text
+
+
+def test_sync_schema_rewrites_only_the_marked_block(tmp_path: Path) -> None:
+    stale = tmp_path / "extension.yaml"
+    original = EXTENSION.read_text(encoding="utf-8")
+    stale.write_text(sync_schema.render(original, {"type": "object"}), encoding="utf-8")
+    assert sync_schema.main(["--check", "--template", str(stale)]) == 1
+    assert sync_schema.main(["--template", str(stale)]) == 0
+    assert stale.read_text(encoding="utf-8") == original
+
+
+# ---------------------------------------------------------------- queues, table, timeouts
+
+
+def test_queue_visibility_timeout_is_six_times_the_consumer_timeout(
+        resources: dict[str, Any], config: dict[str, Any]) -> None:
+    timeout = lambda_setting(config, "prod1", "handle_messages", "lambda_timeout")
+    assert timeout == 30
+    assert resources["Queue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_queues(resources: dict[str, Any]) -> None:
+    queue = resources["Queue"]["Properties"]
+    dlq = resources["DeadLetterQueue"]["Properties"]
+    assert 3 <= queue["RedrivePolicy"]["maxReceiveCount"] <= 5
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    for props in (queue, dlq):
+        assert props["MaximumMessageSize"] == 1_048_576
+        assert props["SqsManagedSseEnabled"] is True
+        assert "QueueName" not in props
+        assert "FifoQueue" not in props
+    # Moved messages keep their enqueue time: the DLQ must keep them longer.
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    assert queue["MessageRetentionPeriod"] == 4 * 86_400
+    assert dlq["MessageRetentionPeriod"] == 14 * 86_400
+
+
+def test_table(resources: dict[str, Any]) -> None:
+    table = resources["Table"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert "TableName" not in table
+
+
+ACCOUNT_ID = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+
+
+@pytest.mark.parametrize("folder", ["infra", ".chalice", "scripts"])
+def test_no_account_ids(folder: str) -> None:
+    for path in (ROOT / folder).rglob("*"):
+        if path.is_file() and path.suffix in {".yaml", ".yml", ".json", ".py", ".md", ".txt"}:
+            found = ACCOUNT_ID.findall(path.read_text(encoding="utf-8"))
+            assert not found, f"{path}: {found}"
+
+
+# ---------------------------------------------------------------- IAM
+
+
+def test_api_gateway_role_may_only_send_to_the_queue(resources: dict[str, Any]) -> None:
+    role = resources["ApiGatewaySqsRole"]
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "apigateway.amazonaws.com"}]
+    assert statements(role) == [{"Effect": "Allow", "Action": "sqs:SendMessage",
+                                 "Resource": {"Fn::GetAtt": ["Queue", "Arn"]}}]
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+@pytest.mark.parametrize("role, actions", [
+    ("ConsumerRole", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                      "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                      "sqs:GetQueueUrl", "logs:CreateLogGroup", "logs:CreateLogStream",
+                      "logs:PutLogEvents"}),
+    ("ReadApiRole", {"dynamodb:GetItem", "dynamodb:Scan", "logs:CreateLogGroup",
+                     "logs:CreateLogStream", "logs:PutLogEvents"}),
+])
+def test_lambda_roles_are_least_privilege(resources: dict[str, Any], role: str,
+                                          actions: set[str]) -> None:
+    body = resources[role]
+    trust = body["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}]
+    assert "ManagedPolicyArns" not in body["Properties"]
+    granted: set[str] = set()
+    for statement in statements(body):
+        assert statement["Effect"] == "Allow"
+        statement_actions = as_list(statement["Action"])
+        granted.update(statement_actions)
+        services = {action.split(":")[0] for action in statement_actions}
+        assert len(services) == 1, "one service per statement"
+        targets = as_list(statement["Resource"])
+        if services == {"dynamodb"}:
+            assert targets == [{"Fn::GetAtt": ["Table", "Arn"]}]
+        elif services == {"sqs"}:
+            assert targets == [{"Fn::GetAtt": ["Queue", "Arn"]}]
+        else:
+            assert services == {"logs"}
+            for target in targets:
+                assert target["Fn::Sub"].startswith(
+                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+                    "/aws/lambda/")
+    assert granted == actions
+
+
+def test_no_wildcard_actions_or_resources(template: dict[str, Any]) -> None:
+    for name, body in template["Resources"].items():
+        if body.get("Type") != "AWS::IAM::Role":
+            continue
+        for statement in statements(body):
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, f"{name}: {action}"
+            assert "*" not in as_list(statement["Resource"]), name
+            assert "NotAction" not in statement and "NotResource" not in statement
+
+
+# ---------------------------------------------------------------- the ingest method
+
+
+def test_send_message_integration(resources: dict[str, Any]) -> None:
+    method = resources["SendMessageMethod"]["Properties"]
+    assert method["HttpMethod"] == "POST"
+    assert method["ApiKeyRequired"] == {"Fn::If": ["ApiKeyRequired", True, False]}
+    assert method["RequestModels"] == {"application/json": {"Ref": "CommandModel"}}
+    assert resources["BodyValidator"]["Properties"]["ValidateRequestBody"] is True
+    assert resources["IngestResource"]["Properties"]["PathPart"] == "SQSManager"
+    integration = method["Integration"]
+    assert integration["Type"] == "AWS"
+    assert integration["PassthroughBehavior"] == "NEVER"
+    assert integration["Credentials"] == {"Fn::GetAtt": ["ApiGatewaySqsRole", "Arn"]}
+    assert integration["Uri"] == {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:"
+                                             "sqs:path/${AWS::AccountId}/${Queue.QueueName}"}
+    assert list(integration["RequestTemplates"]) == ["application/json"]
+    assert integration["RequestParameters"] == {
+        "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"}
+    codes = {r["StatusCode"]: r.get("SelectionPattern")
+             for r in integration["IntegrationResponses"]}
+    assert codes == {"202": None, "400": r"4\d{2}", "503": r"5\d{2}"}
+    assert {r["StatusCode"] for r in method["MethodResponses"]} == {"202", "400", "413", "503"}
+
+
+def test_gateway_responses(resources: dict[str, Any]) -> None:
+    responses = {body["Properties"]["ResponseType"]: body["Properties"]
+                 for body in resources.values()
+                 if body.get("Type") == "AWS::ApiGateway::GatewayResponse"}
+    assert set(responses) == {"BAD_REQUEST_BODY", "UNSUPPORTED_MEDIA_TYPE", "DEFAULT_4XX",
+                              "DEFAULT_5XX"}
+    assert responses["BAD_REQUEST_BODY"]["StatusCode"] == "400"
+    assert responses["UNSUPPORTED_MEDIA_TYPE"]["StatusCode"] == "415"
+    # Simple substitution only: with sample values the bodies must be JSON.
+    values = {"$context.error.validationErrorString":
+              r"[object has missing required properties ([\"id\"])]",
+              "$context.error.messageString": '"Forbidden"'}
+    for props in responses.values():
+        body = props["ResponseTemplates"]["application/json"]
+        for variable, value in values.items():
+            body = body.replace(variable, value)
+        assert "message" in json.loads(body)
+
+
+class _Input:
+    def __init__(self, body: str) -> None:
+        self.body = body
+
+    def path(self, expression: str) -> Any:
+        node: Any = json.loads(self.body)
+        for part in expression.removeprefix("$.").split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+
+class _Util:
+    """API Gateway's $util as LocalStack implements it."""
+
+    def urlEncode(self, value: str) -> str:  # VTL name
+        return urllib.parse.quote_plus(value)
+
+    def escapeJavaScript(self, value: str) -> str:  # VTL name
+        return json.dumps(value)[1:-1].replace("'", "\\'")
+
+
+def _render(text: str, body: str, context: dict[str, Any]) -> str:
+    rendered: str = airspeed.Template(text).merge(
+        {"input": _Input(body), "util": _Util(), "context": context})
+    return rendered
+
+
+def _integration(resources: dict[str, Any]) -> dict[str, Any]:
+    integration: dict[str, Any] = resources["SendMessageMethod"]["Properties"]["Integration"]
+    return integration
+
+
+def test_request_template_url_encodes_body_and_adds_attributes(resources: dict[str, Any]) -> None:
+    text = _integration(resources)["RequestTemplates"]["application/json"]
+    assert "\n" not in text
+    body = '{"operation": "put", "id": "a&b+c%d=e", "item": {"n": "ü"}}'
+    rendered = _render(text, body, {"requestId": "req-1", "requestTimeEpoch": 1700000000123})
+    form = urllib.parse.parse_qs(rendered, strict_parsing=True)
+    assert form == {
+        "Action": ["SendMessage"],
+        "MessageBody": [body],
+        "MessageAttribute.1.Name": ["requestId"],
+        "MessageAttribute.1.Value.DataType": ["String"],
+        "MessageAttribute.1.Value.StringValue": ["req-1"],
+        "MessageAttribute.2.Name": ["requestTimeEpoch"],
+        "MessageAttribute.2.Value.DataType": ["Number"],
+        "MessageAttribute.2.Value.StringValue": ["1700000000123"],
+    }
+
+
+@pytest.mark.parametrize("status, sqs_body, expected, override", [
+    ("202", '{"SendMessageResponse": {"SendMessageResult": {"MessageId": "m-1"}}}',
+     {"requestId": "req-1", "messageId": "m-1"}, None),
+    ("400", '{"Error": {"Code": "InvalidParameterValue", "Message": "One or more parameters are '
+            'invalid. Reason: Message must be shorter than 1048576 bytes.", "Type": "Sender"}, '
+            '"RequestId": "r"}',
+     {"message": "One or more parameters are invalid. Reason: Message must be shorter than "
+                 "1048576 bytes."}, 413),
+    ("400", '{"Error": {"Code": "X", "Message": "it\'s \\"odd\\"", "Type": "Sender"}}',
+     {"message": "it's \"odd\""}, None),
+    ("400", "{}", {"message": "request rejected by the queue"}, None),
+    ("503", '{"Error": {"Code": "ServiceUnavailable"}}',
+     {"message": "queue unavailable, retry"}, None),
+])
+def test_integration_responses(resources: dict[str, Any], status: str, sqs_body: str,
+                               expected: dict[str, Any], override: int | None) -> None:
+    responses = {r["StatusCode"]: r for r in _integration(resources)["IntegrationResponses"]}
+    context: dict[str, Any] = {"requestId": "req-1", "responseOverride": {"status": None}}
+    text = responses[status]["ResponseTemplates"]["application/json"]
+    assert json.loads(_render(text, sqs_body, context)) == expected
+    assert context["responseOverride"]["status"] == override
+
+
+# ---------------------------------------------------------------- overrides, outputs, config
+
+
+def test_chalice_overrides(resources: dict[str, Any]) -> None:
+    handle = resources["HandleMessages"]["Properties"]
+    assert handle["Role"] == {"Fn::GetAtt": ["ConsumerRole", "Arn"]}
+    assert handle["Environment"]["Variables"] == {
+        "TABLE_NAME": {"Ref": "Table"},
+        "QUEUE_NAME": {"Fn::GetAtt": ["Queue", "QueueName"]},
+        "REPORT_BATCH_ITEM_FAILURES": "true",
+    }
+    event = handle["Events"]["HandleMessagesSqsEventSource"]["Properties"]
+    # Same key as Chalice's own {"Fn::Sub": ...}, so the deep merge replaces it.
+    assert event["Queue"] == {"Fn::Sub": "${Queue.Arn}"}
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    api = resources["APIHandler"]["Properties"]
+    assert api["Role"] == {"Fn::GetAtt": ["ReadApiRole", "Arn"]}
+    assert api["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "Table"}
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert set(write_outputs.REQUIRED) <= set(outputs)
+    assert {"IngestUrl", "QueueArn", "QueueName", "QueueUrl", "DeadLetterQueueArn",
+            "DeadLetterQueueName", "TableName", "ConsumerRoleArn", "ReadApiRoleArn",
+            "ApiKeyId"} <= set(outputs)
+    assert outputs["ApiKeyId"]["Condition"] == "ApiKeyRequired"
+    assert outputs["IngestUrl"]["Value"]["Fn::Sub"].endswith("/${StageName}/SQSManager")
+
+
+def test_config_prod1_stage(config: dict[str, Any]) -> None:
+    assert config["app_name"] == "sqs-manager"
+    assert config["version"] == "2.0"
+    prod = config["stages"]["prod1"]
+    assert prod["api_gateway_stage"] == "Prod1"
+    assert prod["manage_iam_role"] is False
+    assert prod.get("autogen_policy") is not True
+    assert "iam_policy_file" not in prod
+    env = prod["environment_variables"]
+    assert env["REPORT_BATCH_ITEM_FAILURES"] == "false"
+    assert env["OUTCOME_TTL_DAYS"] == "7"
+    for function in ("handle_messages", "api_handler"):
+        assert lambda_setting(config, "prod1", function, "iam_role_arn")
+        assert lambda_setting(config, "prod1", function, "manage_iam_role") is False
+
+
+def test_config_local_stage(config: dict[str, Any]) -> None:
+    env = config["stages"]["local"]["environment_variables"]
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
+    assert env["TABLE_NAME"] == "sqs-manager-local-table"
+    assert env["QUEUE_NAME"] == "sqs-manager-local-queue"
+    assert env["DEBUG_ROUTES"] == "1"
+    assert env["REPORT_BATCH_ITEM_FAILURES"] == "true"
+
+
+def test_apply_outputs(config: dict[str, Any]) -> None:
+    outputs = {"TableName": "t", "QueueName": "q", "ConsumerRoleArn": "arn:c",
+               "ReadApiRoleArn": "arn:r", "QueueArn": "ignored"}
+    updated = write_outputs.apply_outputs(json.loads(json.dumps(config)), outputs, "prod1")
+    prod = updated["stages"]["prod1"]
+    assert prod["environment_variables"]["TABLE_NAME"] == "t"
+    assert prod["environment_variables"]["QUEUE_NAME"] == "q"
+    assert prod["environment_variables"]["OUTCOME_TTL_DAYS"] == "7"
+    assert prod["lambda_functions"]["handle_messages"]["iam_role_arn"] == "arn:c"
+    assert prod["lambda_functions"]["api_handler"]["iam_role_arn"] == "arn:r"
+    assert updated["stages"]["local"] == config["stages"]["local"]
+    with pytest.raises(KeyError, match="ConsumerRoleArn"):
+        write_outputs.apply_outputs({}, {"TableName": "t", "QueueName": "q",
+                                         "ReadApiRoleArn": "r"}, "prod1")
