@@ -10,7 +10,7 @@ STAGE ?= prod1
 STACK ?= sqs-manager-$(STAGE)
 export AWS_DEFAULT_REGION ?= us-west-2
 
-.PHONY: run test lint typecheck venv node clean schema package deploy-infra outputs deploy
+.PHONY: run test unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
 
 venv: $(STAMP)
 
@@ -38,6 +38,16 @@ typecheck: $(STAMP)
 # Unit, functional (emulator over HTTP), end-to-end (pipeline process, chalice local, newman).
 test: $(STAMP) $(NODE_STAMP) lint typecheck
 	$(PY) -m pytest
+
+# One tier at a time while working.
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+functional: $(STAMP)
+	$(PY) -m pytest tests/functional
+
+e2e: $(STAMP) $(NODE_STAMP)
+	$(PY) -m pytest tests/e2e
 
 # --- AWS (never run by the tests; see README "Deployment") ---------------------------------
 # Path 1: the extension as its own stack, its outputs into .chalice/config.json, `chalice deploy`.

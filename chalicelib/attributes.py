@@ -26,8 +26,11 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads(text: str | bytes) -> Any:
-    """json.loads that keeps every number exact and refuses NaN and Infinity."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    """json.loads that keeps every number exact and refuses NaN, Infinity and absurd nesting."""
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError as error:
+        raise ValueError("JSON nested too deeply") from error
 
 
 def dumps(value: Any) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib.attributes import loads
 from chalicelib.commands import parse_command, record_stamp
 from chalicelib.errors import BatchRetryError, InvalidCommandError
 from chalicelib.logs import current_request_id, get_logger
@@ -64,7 +65,7 @@ class BatchProcessor:
         try:
             command = parse_command(record["body"])
         except InvalidCommandError as error:
-            return self.store.reject(stamp, str(error))
+            return self.store.reject(stamp, str(error), *_identity(record["body"]))
         return self.store.apply(command, stamp)
 
     def _delete_succeeded(self, records: list[SqsRecord], failed: set[str]) -> None:
@@ -84,6 +85,19 @@ class BatchProcessor:
             for failure in response.get("Failed", []):
                 # Harmless: the message comes back and its request is found already handled.
                 logger.warning("delete failed", extra={"failure": failure})
+
+
+def _identity(body: str) -> tuple[str | None, str | None]:
+    """operation and id of an invalid command, where it has them, for its outcome."""
+    try:
+        document = loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    operation, item_id = document.get("operation"), document.get("id")
+    return (operation if isinstance(operation, str) else None,
+            item_id if isinstance(item_id, str) else None)
 
 
 def single_message_event(body: str, settings: Settings,

@@ -109,10 +109,14 @@ def test_a_batch_is_applied_and_bad_messages_are_rejected_not_retried(
     send(sqs, resources, '{"operation": "create", "id": "a", "item": {"n": 1}}', "r-ok")
     send(sqs, resources, '{"operation": "create", "id": ', "r-json")
     send(sqs, resources, '{"operation": "update", "id": "nope", "item": {"n": 1}}', "r-missing")
+    send(sqs, resources, '{"operation": "create", "id": "no-item"}', "r-schema")
     sqs.send_message(QueueUrl=resources.queue_url,  # sent straight to the queue: no attributes
                      MessageBody='{"operation": "put", "id": "b", "item": {}}')
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
-    assert drain(poller) == 4
+    assert drain(poller) == 5
+    assert outcome(app, "r-schema") == {
+        "requestId": "r-schema", "status": "rejected", "operation": "create", "id": "no-item",
+        "reason": "body: missing required property 'item'"}
     assert outcome(app, "r-ok")["status"] == "applied"
     assert app.store.get_item("a") == {"id": "a", "version": 1, "n": 1}
     assert "not valid JSON" in outcome(app, "r-json")["reason"]

@@ -69,3 +69,8 @@ def test_item_size_follows_dynamodb_rules() -> None:
     check_item_size({"a": {"S": "x" * 1000}}, "small")
     with pytest.raises(ItemTooLargeError, match="400 KB"):
         check_item_size({"a": {"S": "x" * MAX_ITEM_BYTES}}, "big")
+
+
+def test_absurd_nesting_is_invalid_json_not_a_crash() -> None:
+    with pytest.raises(ValueError, match="nested too deeply"):
+        loads("[" * 100_000 + "]" * 100_000)

@@ -1,0 +1,77 @@
+"""`python -m devstack` (`make run`): the whole ingest path offline, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from devstack.pipeline import Pipeline
+from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, DEFAULT_TABLE
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack",
+        description="API Gateway -> SQS -> Lambda -> DynamoDB on 127.0.0.1, with moto.")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (keep loopback)")
+    parser.add_argument("--port", type=int, default=8000, help="gateway port")
+    parser.add_argument("--emulator-port", type=int, default=5000, help="moto server port")
+    parser.add_argument("--endpoint-url", default=None,
+                        help="use this emulator (or AWS) instead of starting moto "
+                             "(default: $AWS_ENDPOINT_URL)")
+    parser.add_argument("--no-batch-item-failures", action="store_true",
+                        help="event source mapping without ReportBatchItemFailures (the "
+                             "handler then runs with REPORT_BATCH_ITEM_FAILURES=false)")
+    parser.add_argument("--visibility-timeout", type=int, default=None,
+                        help="seconds, per receive (default: the queue's, 180 s from infra)")
+    parser.add_argument("--queue-name", default=DEFAULT_QUEUE)
+    parser.add_argument("--dlq-name", default=DEFAULT_DLQ)
+    parser.add_argument("--table-name", default=DEFAULT_TABLE)
+    parser.add_argument("--stage", default="local", help="Chalice stage for app.py's environment")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(stream=sys.stdout, level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)-7s %(name)s %(message)s")
+    for noisy in ("botocore", "urllib3", "boto3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    pipeline = Pipeline(
+        host=args.host, port=args.port, emulator_port=args.emulator_port,
+        endpoint_url=args.endpoint_url, queue_name=args.queue_name, dlq_name=args.dlq_name,
+        table_name=args.table_name, honour_batch_item_failures=not args.no_batch_item_failures,
+        visibility_timeout=args.visibility_timeout, stage=args.stage)
+    with pipeline:
+        assert pipeline.resources is not None
+        url = pipeline.base_url
+        print(f"""
+sqs-manager local pipeline
+  ingest:    POST {url}/SQSManager
+  read API:  GET  {url}/items/{{id}}   GET {url}/items   GET {url}/requests/{{requestId}}
+  emulator:  {pipeline.endpoint_url}
+  queue:     {pipeline.resources.queue_name}
+  DLQ:       {pipeline.resources.dlq_name} (after {pipeline.resources.max_receive_count} receives)
+  table:     {pipeline.resources.table_name}
+  try:       curl -s -X POST {url}/SQSManager -H 'Content-Type: application/json' \\
+               -d '{{"operation": "create", "id": "42", "item": {{"name": "hello"}}}}'
+Ctrl-C stops everything.""", flush=True)
+        stop.wait()
+        print("stopping...", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

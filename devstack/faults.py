@@ -1,0 +1,196 @@
+"""Fault injection at the HTTP level: a small proxy in front of the emulator.
+
+Requests whose body contains a configured marker get a DynamoDB throttling error (HTTP 400
+ProvisionedThroughputExceededException) or an HTTP 500, N times or always; everything else is
+forwarded untouched. Point only the consumer at it, e.g. `AWS_ENDPOINT_URL_DYNAMODB=<proxy url>`
+(botocore honours service-specific endpoint variables), so the code under test runs unchanged and
+sees the same errors AWS would send.
+
+    python -m devstack.faults --target http://127.0.0.1:5000 --marker BOOM --kind throttle --times 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from devstack.emulator import free_port
+
+LOG = logging.getLogger("devstack.faults")
+
+THROTTLE = "throttle"
+SERVER_ERROR = "500"
+
+_DDB = "com.amazonaws.dynamodb.v20120810#"
+_ANSWERS: dict[str, tuple[int, str, str]] = {
+    THROTTLE: (400, "ProvisionedThroughputExceededException",
+               "The level of configured provisioned throughput for the table was exceeded. "
+               "Consider increasing your provisioning level with the UpdateTable API."),
+    SERVER_ERROR: (500, "InternalServerError", "Internal server error (injected)"),
+}
+
+
+@dataclass(eq=False)  # identity: remove() must drop this very fault
+class Fault:
+    """Answer requests containing `marker` with `kind`; `times=None` means always."""
+
+    marker: str
+    kind: str = THROTTLE
+    times: int | None = 1
+    operation: str | None = None  # e.g. "TransactWriteItems": match X-Amz-Target's suffix
+    injected: int = 0
+
+    def matches(self, body: bytes, target: str) -> bool:
+        if self.times is not None and self.injected >= self.times:
+            return False
+        if self.operation and not target.endswith("." + self.operation):
+            return False
+        return self.marker.encode("utf-8") in body
+
+
+class FaultProxy:
+    """A threaded HTTP proxy on 127.0.0.1; a context manager; faults can change while it runs."""
+
+    def __init__(self, target_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.target = urlsplit(target_url)
+        self.host = host
+        self.port = port or free_port(host)
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.forwarded = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def remove(self, fault: Fault) -> None:
+        with self._lock:
+            if fault in self._faults:
+                self._faults.remove(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _pick(self, body: bytes, target: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(body, target):
+                    fault.injected += 1
+                    return fault
+        return None
+
+    def start(self) -> FaultProxy:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fault = proxy._pick(body, self.headers.get("x-amz-target", ""))
+                if fault is not None:
+                    self._inject(fault)
+                else:
+                    self._forward(body)
+
+            def _inject(self, fault: Fault) -> None:
+                status, error_type, message = _ANSWERS[fault.kind]
+                payload = json.dumps({"__type": _DDB + error_type, "message": message}).encode()
+                LOG.warning("injected %s (%d/%s) for marker %r", error_type, fault.injected,
+                            fault.times if fault.times is not None else "always", fault.marker)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+                self.send_header("x-amzn-ErrorType", error_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _forward(self, body: bytes) -> None:
+                connection = http.client.HTTPConnection(proxy.target.hostname or "127.0.0.1",
+                                                        proxy.target.port or 80, timeout=60)
+                try:
+                    # Headers (Host included) go through unchanged: the signature stays valid.
+                    connection.request(self.command, self.path, body=body,
+                                       headers=dict(self.headers.items()))
+                    response = connection.getresponse()
+                    payload = response.read()
+                    proxy.forwarded += 1
+                    self.send_response(response.status)
+                    for name, value in response.getheaders():
+                        if name.lower() not in ("content-length", "transfer-encoding",
+                                                "connection", "date", "server"):
+                            self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                finally:
+                    connection.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                LOG.debug(format, *args)
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack.faults", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", default="http://127.0.0.1:5000", help="emulator URL")
+    parser.add_argument("--port", type=int, default=5001)
+    parser.add_argument("--marker", required=True, help="inject when the body contains this")
+    parser.add_argument("--kind", choices=[THROTTLE, SERVER_ERROR], default=THROTTLE)
+    parser.add_argument("--times", type=int, default=None, help="how often (default: always)")
+    parser.add_argument("--operation", help="only this DynamoDB operation, e.g. PutItem")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    proxy = FaultProxy(args.target, port=args.port)
+    proxy.add(Fault(args.marker, args.kind, args.times, args.operation))
+    with proxy:
+        print(f"fault proxy on {proxy.url} -> {args.target}; "
+              f"export AWS_ENDPOINT_URL_DYNAMODB={proxy.url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""The local API Gateway: POST /SQSManager goes straight to SQS, the rest is Chalice's own server.
+
+POST /SQSManager is not a Chalice route: on AWS, API Gateway validates the body against the model,
+renders the request template, sends the form to SQS and maps SQS's answer through the integration
+responses. `Ingest` does the same with infra/extension.yaml's templates. Every other request is
+served by `chalice.local` (what `chalice local` runs), so the read API behaves as it does there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import boto3
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from chalice.local import ChaliceRequestHandler, MatchResult, RouteMatcher
+from jsonschema import Draft4Validator
+
+from devstack.emulator import EMULATOR_CREDENTIALS
+from devstack.infra import GatewayResponse, GatewaySpec
+from devstack.vtl import loads_exact, new_context, override_status, render
+
+LOG = logging.getLogger("devstack.gateway")
+
+# API Gateway's payload limit; larger requests get the REQUEST_TOO_LARGE gateway response.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class HttpResult:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def sqs_answer_as_json(text: str) -> Any:
+    """SQS answers API Gateway in JSON; moto answers in XML: convert to the same JSON shape."""
+    stripped = text.strip()
+    if not stripped.startswith("<"):
+        return json.loads(stripped) if stripped else {}
+    root = ET.fromstring(stripped)
+
+    def convert(element: ET.Element) -> Any:
+        children = list(element)
+        if not children:
+            return element.text
+        return {_local_name(child.tag): convert(child) for child in children}
+
+    if _local_name(root.tag) == "ErrorResponse":
+        return convert(root)  # {"Error": {...}, "RequestId": ...} as SQS's JSON errors
+    return {_local_name(root.tag): convert(root)}
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _credentials() -> Credentials:
+    found = boto3.Session().get_credentials()
+    if found is None:
+        return Credentials(EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                           EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    frozen = found.get_frozen_credentials()
+    return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+
+class Ingest:
+    """POST /SQSManager as API Gateway runs it (validation, VTL, SigV4 form POST to SQS)."""
+
+    def __init__(self, spec: GatewaySpec, queue_url: str, region: str, stage: str = "local",
+                 timeout: float = 29.0) -> None:
+        self.spec = spec
+        self.queue_url = queue_url
+        self.region = region
+        self.stage = stage
+        self.timeout = timeout  # API Gateway's integration timeout
+        self.validator = Draft4Validator(spec.model_schema)
+        self.credentials = _credentials()  # resolved once, as API Gateway's role session is
+        self._local = threading.local()  # one requests.Session per gateway thread
+
+    def handle(self, headers: Mapping[str, str], body: bytes, path: str,
+               source_ip: str = "127.0.0.1") -> HttpResult:
+        lower = {k.lower(): v for k, v in headers.items()}
+        request_id = str(uuid.uuid4())
+        context = new_context(
+            requestId=request_id, extendedRequestId=request_id,
+            requestTimeEpoch=int(time.time() * 1000), stage=self.stage, httpMethod="POST",
+            resourcePath=self.spec.resource_path, path=f"/{self.stage}{urlsplit(path).path}",
+            protocol="HTTP/1.1", domainName=lower.get("host", ""), apiId="local",
+            identity={"sourceIp": source_ip, "userAgent": lower.get("user-agent", "")},
+        )
+        LOG.info("[%s] received POST %s (%d bytes)", request_id, path, len(body))
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return self._gateway_error(context, "REQUEST_TOO_LARGE", "Request Too Long")
+        # API Gateway assumes application/json when Content-Type is absent.
+        mime = lower.get("content-type", "application/json").split(";")[0].strip().lower()
+        template = self.spec.request_templates.get(mime)
+        if template is None:
+            return self._gateway_error(context, "UNSUPPORTED_MEDIA_TYPE", "Unsupported Media Type")
+        problem = self._validate(body)
+        if problem is not None:
+            return self._gateway_error(context, "BAD_REQUEST_BODY", "Invalid request body",
+                                       problem)
+        params = {"path": {}, "header": dict(headers),
+                  "querystring": {k: v[-1] for k, v in parse_qs(urlsplit(path).query).items()}}
+        form, context = render(template, body.decode("utf-8"), context, params)
+        try:
+            status, answer = self._send(form)
+        except requests.RequestException as error:
+            LOG.error("[%s] rejected: SQS unreachable (%s)", request_id, error)
+            return self._gateway_error(context, "DEFAULT_5XX", "Internal server error")
+        return self._integration_response(context, status, answer)
+
+    def _validate(self, body: bytes) -> str | None:
+        """None if the body matches the model, else API Gateway's validationErrorString."""
+        try:
+            document = loads_exact(body.decode("utf-8")) if body.strip() else {}
+        except (UnicodeDecodeError, ValueError) as error:
+            return f"[Invalid JSON: {error}]"
+        messages = sorted(error.message for error in self.validator.iter_errors(document))
+        return "[" + ", ".join(messages) + "]" if messages else None
+
+    def _send(self, form: str) -> tuple[int, str]:
+        """POST the rendered form to the queue URL, signed as API Gateway's role would sign it."""
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        data = form.strip().encode("utf-8")
+        request = AWSRequest(method="POST", url=self.queue_url, data=data, headers=headers)
+        SigV4Auth(self.credentials, "sqs", self.region).add_auth(request)
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        session: requests.Session = self._local.session
+        response = session.post(self.queue_url, data=data, headers=dict(request.headers),
+                                timeout=self.timeout)
+        return response.status_code, response.text
+
+    def _integration_response(self, context: dict[str, Any], status: int,
+                              answer: str) -> HttpResult:
+        request_id = context["requestId"]
+        chosen = None
+        for candidate in self.spec.integration_responses:
+            pattern = candidate.selection_pattern
+            if pattern and re.fullmatch(pattern, str(status)):
+                chosen = candidate
+                break
+            if not pattern and chosen is None:
+                chosen = candidate  # the default response, unless a pattern matches
+        if chosen is None:
+            LOG.error("[%s] rejected: no integration response for SQS status %d", request_id,
+                      status)
+            return self._gateway_error(context, "DEFAULT_5XX", "Internal server error")
+        try:
+            document = json.dumps(sqs_answer_as_json(answer))
+        except (ET.ParseError, ValueError):
+            document = json.dumps({"raw": answer})
+        template = chosen.templates.get("application/json") or next(
+            iter(chosen.templates.values()), None)
+        output, context = (render(template, document, context) if template is not None
+                           else (document, context))
+        final = override_status(context, chosen.status_code)
+        if 200 <= status < 300:
+            message_id = json.loads(document).get("SendMessageResponse", {}).get(
+                "SendMessageResult", {}).get("MessageId")
+            LOG.info("[%s] enqueued messageId=%s -> %d", request_id, message_id, final)
+        else:
+            LOG.warning("[%s] rejected: SQS answered %d (%s) -> %d", request_id, status,
+                        _sqs_error(document), final)
+        headers = {"Content-Type": "application/json", **chosen.headers}
+        return HttpResult(final, output.encode("utf-8"), self._headers(context, headers))
+
+    def _gateway_error(self, context: dict[str, Any], response_type: str, message: str,
+                       validation: str = "") -> HttpResult:
+        response: GatewayResponse = self.spec.gateway_response(response_type)
+        context["error"] = {
+            "message": message, "messageString": json.dumps(message),
+            "responseType": response_type,
+            # Escaped so that a template may embed it in a JSON string, as AWS's value allows.
+            "validationErrorString": json.dumps(validation)[1:-1] if validation else "",
+        }
+        template = response.templates.get("application/json") or next(
+            iter(response.templates.values()), '{"message":$context.error.messageString}')
+        output = substitute(template, context)
+        status = response.status_code
+        LOG.warning("[%s] rejected at the gateway: %s %s -> %d", context["requestId"],
+                    response_type, validation or message, status)
+        headers = {"Content-Type": "application/json", **response.headers}
+        return HttpResult(status, output.encode("utf-8"), self._headers(context, headers))
+
+    @staticmethod
+    def _headers(context: Mapping[str, Any], headers: dict[str, str]) -> dict[str, str]:
+        headers["x-amzn-RequestId"] = context["requestId"]
+        overrides = (context.get("responseOverride") or {}).get("header") or {}
+        headers.update({str(k): str(v) for k, v in overrides.items()})
+        return headers
+
+
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z][\w.]*)\}|([A-Za-z][\w]*(?:\.[A-Za-z_][\w]*)*))")
+
+
+def substitute(template: str, context: Mapping[str, Any]) -> str:
+    """Gateway response templates: plain `$context.x.y` substitution, no VTL (as on AWS)."""
+
+    def value(match: re.Match[str]) -> str:
+        path = (match.group(1) or match.group(2)).split(".")
+        if path[0] != "context":
+            return ""
+        current: Any = context
+        for part in path[1:]:
+            current = current.get(part) if isinstance(current, Mapping) else None
+        return "" if current is None or isinstance(current, Mapping) else str(current)
+
+    return _VARIABLE.sub(value, template)
+
+
+def _sqs_error(document: str) -> str:
+    error = json.loads(document).get("Error") or {}
+    return f"{error.get('Code', '?')}: {error.get('Message', '')}"
+
+
+class DecodingRouteMatcher(RouteMatcher):
+    """API Gateway URL-decodes path parameters (/items/a%20b -> "a b"); chalice.local does not."""
+
+    def match_route(self, url: str) -> MatchResult:
+        found = super().match_route(url)
+        return MatchResult(found.route, {k: unquote(v) for k, v in found.captured.items()},
+                           found.query_params)
+
+
+def handler_class(ingest: Ingest) -> type[ChaliceRequestHandler]:
+    """Chalice's local request handler, with POST <resource path> taken over by `ingest`."""
+
+    class GatewayRequestHandler(ChaliceRequestHandler):
+        def _generic_handle(self) -> None:
+            converter = self.local_gateway.event_converter
+            converter._route_matcher = DecodingRouteMatcher(converter._route_matcher.route_urls)
+            super()._generic_handle()
+
+        # The base class binds these to its own _generic_handle: rebind them to ours.
+        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _generic_handle
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path.rstrip("/") != ingest.spec.resource_path:
+                self._generic_handle()
+                return
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            result = ingest.handle(dict(self.headers), body, self.path, self.client_address[0])
+            self.send_response(result.status)
+            for name, value in result.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(result.body)))
+            self.end_headers()
+            self.wfile.write(result.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            LOG.debug("%s - %s", self.address_string(), format % args)
+
+    return GatewayRequestHandler

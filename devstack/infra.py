@@ -1,0 +1,199 @@
+"""Read what the local pipeline needs from infra/extension.yaml: one source of truth.
+
+The queue, DLQ and table settings, the request/response mapping templates, the request model and
+the gateway responses all come from the CloudFormation template that deploys to AWS, so the local
+pipeline cannot drift from it. Intrinsic functions are resolved against local values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scripts.cfn_yaml import load_template
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_TEMPLATE = PROJECT_DIR / "infra" / "extension.yaml"
+SCHEMA_FILE = PROJECT_DIR / "chalicelib" / "command.schema.json"
+
+
+class TemplateError(ValueError):
+    """infra/extension.yaml lacks something the local pipeline needs."""
+
+
+def resolve(value: Any, refs: Mapping[str, Any]) -> Any:
+    """Resolve Ref / Fn::GetAtt / Fn::Sub / Fn::Join against `refs` ("X" or "X.Attr" keys)."""
+    if isinstance(value, list):
+        return [resolve(item, refs) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref":
+            return _lookup(refs, arg)
+        if key == "Fn::GetAtt":
+            parts = arg if isinstance(arg, list) else str(arg).split(".", 1)
+            return _lookup(refs, ".".join(str(p) for p in parts))
+        if key == "Fn::Sub":
+            text, extra = (arg[0], arg[1]) if isinstance(arg, list) else (arg, {})
+            scope = {**refs, **resolve(extra, refs)}
+            return re.sub(r"\$\{([^}!][^}]*)\}", lambda m: str(_lookup(scope, m.group(1))), text)
+        if key == "Fn::Join":
+            separator, items = arg
+            return str(separator).join(str(i) for i in resolve(items, refs))
+        if key.startswith("Fn::"):
+            raise TemplateError(f"{key} is not supported by the local pipeline")
+    return {k: resolve(v, refs) for k, v in value.items()}
+
+
+def _lookup(refs: Mapping[str, Any], name: str) -> Any:
+    if name not in refs:
+        raise TemplateError(f"no local value for {name!r}")
+    return refs[name]
+
+
+@dataclass(frozen=True)
+class IntegrationResponse:
+    status_code: int
+    selection_pattern: str | None
+    templates: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    status_code: int
+    templates: dict[str, str]
+    headers: dict[str, str]
+
+
+# API Gateway's defaults for the gateway responses the local gateway can produce.
+_DEFAULT_RESPONSES = {
+    "BAD_REQUEST_BODY": GatewayResponse(400, {"application/json":
+                                              '{"message":$context.error.messageString}'}, {}),
+    "UNSUPPORTED_MEDIA_TYPE": GatewayResponse(415, {"application/json":
+                                                    '{"message":$context.error.messageString}'},
+                                              {}),
+    "DEFAULT_4XX": GatewayResponse(400, {"application/json":
+                                         '{"message":$context.error.messageString}'}, {}),
+    "DEFAULT_5XX": GatewayResponse(500, {"application/json":
+                                         '{"message":$context.error.messageString}'}, {}),
+}
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    """POST /SQSManager as infra/extension.yaml defines it."""
+
+    resource_path: str
+    http_method: str
+    request_templates: dict[str, str]
+    integration_responses: list[IntegrationResponse]
+    model_schema: dict[str, Any]
+    gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)
+
+    def gateway_response(self, response_type: str) -> GatewayResponse:
+        for name in (response_type, "DEFAULT_4XX" if response_type != "DEFAULT_5XX" else ""):
+            if name in self.gateway_responses:
+                found = self.gateway_responses[name]
+                # A DEFAULT_4XX override keeps the specific type's status code (as on AWS).
+                if name != response_type and response_type in _DEFAULT_RESPONSES:
+                    return GatewayResponse(_DEFAULT_RESPONSES[response_type].status_code,
+                                           found.templates, found.headers)
+                return found
+        return _DEFAULT_RESPONSES.get(response_type, _DEFAULT_RESPONSES["DEFAULT_4XX"])
+
+
+class InfraTemplate:
+    def __init__(self, path: str | Path = DEFAULT_TEMPLATE) -> None:
+        self.path = Path(path)
+        self.template = load_template(self.path)
+        self.resources: dict[str, Any] = self.template.get("Resources", {})
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        if logical_id not in self.resources:
+            raise TemplateError(f"{self.path} has no resource {logical_id}")
+        props: dict[str, Any] = self.resources[logical_id].get("Properties", {})
+        return props
+
+    def parameter_defaults(self) -> dict[str, Any]:
+        params = self.template.get("Parameters", {})
+        return {name: spec["Default"] for name, spec in params.items() if "Default" in spec}
+
+    def gateway_spec(self, method_id: str = "SendMessageMethod",
+                     model_id: str = "CommandModel") -> GatewaySpec:
+        method = self.properties(method_id)
+        integration = method.get("Integration", {})
+        responses = [
+            IntegrationResponse(
+                status_code=int(item["StatusCode"]),
+                selection_pattern=item.get("SelectionPattern"),
+                templates=dict(item.get("ResponseTemplates") or {}),
+                headers=_static_headers(item.get("ResponseParameters") or {}),
+            )
+            for item in integration.get("IntegrationResponses", [])
+        ]
+        if "application/json" not in integration.get("RequestTemplates", {}):
+            raise TemplateError(f"{method_id} has no application/json request template")
+        return GatewaySpec(
+            resource_path=self._resource_path(method.get("ResourceId")),
+            http_method=str(method.get("HttpMethod", "POST")).upper(),
+            request_templates=dict(integration["RequestTemplates"]),
+            integration_responses=responses,
+            model_schema=self._model_schema(model_id),
+            gateway_responses=self._gateway_responses(),
+        )
+
+    def _resource_path(self, resource_ref: Any) -> str:
+        # Walk AWS::ApiGateway::Resource parents up to the root to rebuild the path.
+        parts: list[str] = []
+        while isinstance(resource_ref, dict) and "Ref" in resource_ref:
+            resource = self.resources.get(resource_ref["Ref"], {})
+            props = resource.get("Properties", {})
+            if "PathPart" not in props:
+                break
+            parts.insert(0, str(props["PathPart"]))
+            resource_ref = props.get("ParentId")
+        return "/" + "/".join(parts) if parts else "/SQSManager"
+
+    def _model_schema(self, model_id: str) -> dict[str, Any]:
+        if model_id in self.resources:
+            schema = self.properties(model_id).get("Schema")
+            if isinstance(schema, str):
+                schema = json.loads(schema)
+            if isinstance(schema, dict):
+                return schema
+        # The model is kept in sync with this file by a test; fall back to it.
+        loaded: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+        return loaded
+
+    def _gateway_responses(self) -> dict[str, GatewayResponse]:
+        found: dict[str, GatewayResponse] = {}
+        for resource in self.resources.values():
+            if resource.get("Type") != "AWS::ApiGateway::GatewayResponse":
+                continue
+            props = resource.get("Properties", {})
+            response_type = str(props["ResponseType"])
+            default = _DEFAULT_RESPONSES.get(response_type, _DEFAULT_RESPONSES["DEFAULT_4XX"])
+            found[response_type] = GatewayResponse(
+                status_code=int(props.get("StatusCode", default.status_code)),
+                templates=dict(props.get("ResponseTemplates") or default.templates),
+                headers=_static_headers(props.get("ResponseParameters") or {}),
+            )
+        return found
+
+
+def _static_headers(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """`method.response.header.X: "'value'"` -> {"X": "value"}; non-literal mappings skipped."""
+    headers: dict[str, str] = {}
+    prefixes = ("method.response.header.", "gatewayresponse.header.")
+    for key, value in parameters.items():
+        text = str(value)
+        for prefix in prefixes:
+            if key.startswith(prefix) and len(text) >= 2 and text[0] == text[-1] == "'":
+                headers[key[len(prefix):]] = text[1:-1]
+    return headers

@@ -1,0 +1,237 @@
+"""Lambda's SQS event source mapping, locally: poll, invoke the handler, delete what succeeded.
+
+What Lambda does for an SQS trigger, as far as the consumer can tell: long polling, batches of up to
+`batch_size` gathered for at most the batching window, a Lambda-shaped event, then
+- handler returns: every message is deleted, except (only with ReportBatchItemFailures) the ones
+  named in `batchItemFailures`;
+- handler raises: nothing is deleted; the messages reappear after the visibility timeout and, past
+  the redrive policy's maxReceiveCount, SQS (moto: on the next receive) moves them to the DLQ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from chalice.app import Chalice, SQSEventConfig
+
+LOG = logging.getLogger("devstack.poller")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+# requestId -> the consumer's recorded outcome ({"status": "applied" | "rejected", ...}) or None.
+OutcomeLookup = Callable[[str], "dict[str, Any] | None"]
+
+
+def sqs_event_config(app: Chalice, function_name: str = "handle_messages") -> SQSEventConfig:
+    """The app's `@app.on_sqs_message` registration (batch size, batching window)."""
+    for source in app.event_sources:
+        if isinstance(source, SQSEventConfig) and source.name == function_name:
+            return source
+    raise LookupError(f"{function_name} is not registered with @app.on_sqs_message")
+
+
+class LocalLambdaContext:
+    """The attributes of Lambda's context object that handlers commonly use."""
+
+    def __init__(self, function_name: str, timeout_seconds: float, region: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = (f"arn:aws:lambda:{region}:000000000000:function:"
+                                     f"{function_name}")
+        self.memory_limit_in_mb = 128
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """An SQS message as Lambda hands it to the function (note the lower-case attribute keys)."""
+    attributes = {}
+    for name, value in (message.get("MessageAttributes") or {}).items():
+        attributes[name] = {
+            "stringValue": value.get("StringValue"),
+            "stringListValues": value.get("StringListValues", []),
+            "binaryListValues": value.get("BinaryListValues", []),
+            "dataType": value["DataType"],
+        }
+        if "BinaryValue" in value:
+            attributes[name]["binaryValue"] = value["BinaryValue"]
+    body = message.get("Body", "")
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": body,
+        "attributes": dict(message.get("Attributes") or {}),
+        "messageAttributes": attributes,
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def request_id_of(record: dict[str, Any]) -> str:
+    value = (record.get("messageAttributes") or {}).get("requestId") or {}
+    return str(value.get("stringValue") or "-")
+
+
+class SqsPoller:
+    """One poller thread, like one concurrent Lambda invocation of the event source mapping."""
+
+    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, handler: Handler,
+                 region: str, batch_size: int = 10, batching_window: float = 0,
+                 honour_batch_item_failures: bool = True,
+                 visibility_timeout: int | None = None, function_name: str = "handle_messages",
+                 function_timeout: float = 30.0, max_receive_count: int = 0,
+                 outcome_lookup: OutcomeLookup | None = None) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.handler = handler
+        self.region = region
+        self.batch_size = batch_size
+        self.batching_window = batching_window
+        self.honour_batch_item_failures = honour_batch_item_failures
+        self.visibility_timeout = visibility_timeout
+        self.function_name = function_name
+        self.function_timeout = function_timeout
+        self.max_receive_count = max_receive_count
+        self.outcome_lookup = outcome_lookup
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.invocations = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SqsPoller:
+        self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 25.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except (BotoCoreError, ClientError) as error:
+                # The emulator restarting or going away must not kill the poller.
+                LOG.warning("polling failed: %s", error)
+                self._stop.wait(1.0)
+
+    # --- one batch -------------------------------------------------------------------------
+    def _receive(self, wait: int, limit: int) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self.queue_url, "WaitTimeSeconds": wait,
+            "MaxNumberOfMessages": max(1, min(10, limit)),
+            "AttributeNames": ["All"], "MessageAttributeNames": ["All"],
+        }
+        if self.visibility_timeout is not None:
+            kwargs["VisibilityTimeout"] = self.visibility_timeout
+        messages: list[dict[str, Any]] = self.sqs.receive_message(**kwargs).get("Messages", [])
+        return messages
+
+    def receive_batch(self) -> list[dict[str, Any]]:
+        """Long-poll for a first message, then gather up to batch_size within the window."""
+        # 1 s long polls (not 20) keep Ctrl-C responsive; the queue sees the same traffic shape.
+        messages = self._receive(1, self.batch_size)
+        if not messages:
+            return []
+        deadline = time.monotonic() + self.batching_window
+        while len(messages) < self.batch_size and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            received = self._receive(min(20, int(remaining)), self.batch_size - len(messages))
+            messages.extend(received)
+            if not received and remaining < 1:
+                time.sleep(min(remaining, 0.05))
+        return messages
+
+    def poll_once(self) -> int:
+        """Receive one batch and invoke the handler on it; returns how many messages it had."""
+        messages = self.receive_batch()
+        if not messages:
+            return 0
+        records = [lambda_record(m, self.queue_arn, self.region) for m in messages]
+        self.invoke(records)
+        return len(records)
+
+    def invoke(self, records: list[dict[str, Any]]) -> None:
+        self.invocations += 1
+        context = LocalLambdaContext(self.function_name, self.function_timeout, self.region)
+        try:
+            result = self.handler({"Records": records}, context)
+        except Exception as error:
+            why = f"handler raised {type(error).__name__}: {error}"
+            for record in records:
+                # In safe mode the handler deleted what it handled before raising.
+                if self._outcome(record) is not None:
+                    self._log_done(record, " (handled, then the batch raised)")
+                else:
+                    self._log_retry(record, why)
+            return
+        failed: set[str] = set()
+        if self.honour_batch_item_failures and isinstance(result, dict):
+            failed = {str(item.get("itemIdentifier"))
+                      for item in result.get("batchItemFailures") or []}
+            if "None" in failed or "" in failed:
+                # Lambda treats a malformed failure list as a failure of the whole batch.
+                failed = {record["messageId"] for record in records}
+        done = [record for record in records if record["messageId"] not in failed]
+        self._delete(done)
+        for record in records:
+            if record["messageId"] in failed:
+                self._log_retry(record, "reported in batchItemFailures")
+            else:
+                self._log_done(record)
+
+    def _delete(self, records: list[dict[str, Any]]) -> None:
+        for start in range(0, len(records), 10):
+            chunk = records[start:start + 10]
+            entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+                       for i, r in enumerate(chunk)]
+            response = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            for failure in response.get("Failed", []):
+                LOG.warning("delete failed: %s", json.dumps(failure))
+
+    def _outcome(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        request_id = request_id_of(record)
+        if self.outcome_lookup is None or request_id == "-":
+            return None
+        try:
+            return self.outcome_lookup(request_id)
+        except Exception as error:
+            LOG.debug("outcome lookup failed: %s", error)
+            return None
+
+    def _log_done(self, record: dict[str, Any], note: str = "") -> None:
+        outcome = self._outcome(record) or {}
+        reason = outcome.get("reason")
+        LOG.info("[%s] %s messageId=%s%s%s", request_id_of(record),
+                 outcome.get("status", "handled"), record["messageId"],
+                 f" reason={reason}" if reason else "", note)
+
+    def _log_retry(self, record: dict[str, Any], why: str) -> None:
+        count = int(record["attributes"].get("ApproximateReceiveCount", "1"))
+        if self.max_receive_count and count >= self.max_receive_count:
+            # SQS moves it on the next receive (moto does so on receive, as AWS does).
+            LOG.error("[%s] DLQ messageId=%s after %d receives: %s", request_id_of(record),
+                      record["messageId"], count, why)
+            return
+        LOG.warning("[%s] retried messageId=%s receive #%d: %s", request_id_of(record),
+                    record["messageId"], count, why)

@@ -1,0 +1,152 @@
+"""Create the pipeline's queue, DLQ and table in the emulator, configured as infra's stack does.
+
+Every setting is read from infra/extension.yaml (Queue, DeadLetterQueue, Table Properties); only the
+names differ. Idempotent: existing resources are reused, so a restart keeps the data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from devstack.emulator import EMULATOR_CREDENTIALS
+from devstack.infra import InfraTemplate, resolve
+
+LOG = logging.getLogger("devstack.resources")
+
+DEFAULT_QUEUE = "sqs-manager-local-queue"
+DEFAULT_DLQ = "sqs-manager-local-dlq"
+DEFAULT_TABLE = "sqs-manager-local-table"
+
+# CloudFormation AWS::SQS::Queue properties that are SQS queue attributes.
+_QUEUE_ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
+                     "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "RedrivePolicy",
+                     "RedriveAllowPolicy", "SqsManagedSseEnabled", "KmsMasterKeyId",
+                     "KmsDataKeyReusePeriodSeconds", "FifoQueue", "ContentBasedDeduplication")
+
+
+def region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-west-2"
+
+
+def client(service: str, endpoint_url: str | None) -> Any:
+    """A boto3 client for the emulator (dummy credentials) or, without an endpoint, real AWS."""
+    credentials: dict[str, str] = {}
+    if endpoint_url and "AWS_ACCESS_KEY_ID" not in os.environ:
+        credentials = {"aws_access_key_id": EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                       "aws_secret_access_key": EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=region(), **credentials)
+
+
+@dataclass(frozen=True)
+class Resources:
+    queue_name: str
+    queue_url: str
+    queue_arn: str
+    dlq_name: str
+    dlq_url: str
+    dlq_arn: str
+    table_name: str
+    max_receive_count: int
+    visibility_timeout: int
+    maximum_message_size: int
+
+
+def queue_attributes(props: dict[str, Any], refs: dict[str, Any]) -> dict[str, str]:
+    """CloudFormation queue Properties -> SetQueueAttributes strings (RedrivePolicy as JSON)."""
+    resolved = resolve(props, refs)
+    attributes: dict[str, str] = {}
+    for name in _QUEUE_ATTRIBUTES:
+        if name not in resolved:
+            continue
+        value = resolved[name]
+        if isinstance(value, dict):
+            attributes[name] = json.dumps(value)
+        elif isinstance(value, bool):
+            attributes[name] = str(value).lower()
+        else:
+            attributes[name] = str(value)
+    return attributes
+
+
+def _ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    try:
+        url: str = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        # Reuse, but converge on infra's settings (they may have changed since the last run).
+        if attributes:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    except ClientError as error:
+        if "NonExistent" not in error.response["Error"]["Code"]:
+            raise
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        LOG.info("created queue %s", name)
+    arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    return url, arn
+
+
+def _ensure_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
+    try:
+        dynamodb.describe_table(TableName=name)
+        return
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    kwargs: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    for optional in ("ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes",
+                     "StreamSpecification"):
+        if optional in props:
+            kwargs[optional] = props[optional]
+    sse = props.get("SSESpecification") or {}
+    if "SSEEnabled" in sse:
+        kwargs["SSESpecification"] = {"Enabled": bool(sse["SSEEnabled"])}
+    dynamodb.create_table(**kwargs)
+    dynamodb.get_waiter("table_exists").wait(TableName=name,
+                                              WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ttl = props.get("TimeToLiveSpecification") or {}
+    if ttl.get("Enabled"):
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": ttl["AttributeName"]})
+    pitr = props.get("PointInTimeRecoverySpecification") or {}
+    if pitr.get("PointInTimeRecoveryEnabled"):
+        dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True})
+    LOG.info("created table %s", name)
+
+
+def ensure_resources(endpoint_url: str | None, infra: InfraTemplate | None = None,
+                     queue_name: str = DEFAULT_QUEUE, dlq_name: str = DEFAULT_DLQ,
+                     table_name: str = DEFAULT_TABLE) -> Resources:
+    infra = infra or InfraTemplate()
+    sqs = client("sqs", endpoint_url)
+    refs: dict[str, Any] = {**infra.parameter_defaults(), "AWS::Region": region(),
+                            "AWS::StackName": "sqs-manager-local", "AWS::Partition": "aws",
+                            "Queue": queue_name, "DeadLetterQueue": dlq_name, "Table": table_name}
+    dlq_attributes = queue_attributes(infra.properties("DeadLetterQueue"), refs)
+    dlq_url, dlq_arn = _ensure_queue(sqs, dlq_name, dlq_attributes)
+    refs.update({"DeadLetterQueue.Arn": dlq_arn, "DeadLetterQueue.QueueName": dlq_name,
+                 "DeadLetterQueue.QueueUrl": dlq_url})
+    attributes = queue_attributes(infra.properties("Queue"), refs)
+    queue_url, queue_arn = _ensure_queue(sqs, queue_name, attributes)
+    table_props = resolve(infra.properties("Table"), refs)
+    _ensure_table(client("dynamodb", endpoint_url), table_name, table_props)
+    current = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(current.get("RedrivePolicy", "{}"))
+    return Resources(
+        queue_name=queue_name, queue_url=queue_url, queue_arn=queue_arn,
+        dlq_name=dlq_name, dlq_url=dlq_url, dlq_arn=dlq_arn, table_name=table_name,
+        max_receive_count=int(redrive.get("maxReceiveCount", 0)),
+        visibility_timeout=int(current.get("VisibilityTimeout", 30)),
+        maximum_message_size=int(current.get("MaximumMessageSize", 262144)),
+    )

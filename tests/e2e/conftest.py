@@ -1,0 +1,151 @@
+"""The pipeline as a real process (`python -m devstack`), on free ports, for end-to-end tests.
+
+A fault proxy runs in the test process in front of the pipeline's emulator; the pipeline's
+DynamoDB clients go through it (AWS_ENDPOINT_URL_DYNAMODB), so tests can make the consumer's
+writes fail the way DynamoDB fails, without touching the code under test.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+import pytest
+import requests
+
+from devstack.emulator import EMULATOR_CREDENTIALS, free_port
+from devstack.faults import FaultProxy
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+REGION = "us-west-2"
+# Failed messages come back after this many seconds (infra's 180 s would make tests crawl).
+VISIBILITY_TIMEOUT = 3
+
+
+class PipelineProcess:
+    def __init__(self, log_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.emulator_port = free_port()
+        self.emulator_url = f"http://127.0.0.1:{self.emulator_port}"
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proxy = FaultProxy(self.emulator_url).start()
+        environ = {k: v for k, v in os.environ.items()
+                   if k not in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "REPORT_BATCH_ITEM_FAILURES")}
+        environ.update(EMULATOR_CREDENTIALS)
+        environ.update({"AWS_DEFAULT_REGION": REGION, "PYTHONUNBUFFERED": "1",
+                        "AWS_ENDPOINT_URL_DYNAMODB": self.proxy.url, **(env or {})})
+        command = [sys.executable, "-m", "devstack", "--port", str(self.port),
+                   "--emulator-port", str(self.emulator_port),
+                   "--visibility-timeout", str(VISIBILITY_TIMEOUT), *args]
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(command, cwd=PROJECT_DIR, env=environ,
+                                        stdout=self._log, stderr=subprocess.STDOUT)
+        self.http = requests.Session()
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.stop()
+                pytest.fail(f"pipeline exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if self.http.get(f"{self.base_url}/items?limit=1", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"pipeline not ready in {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # what Ctrl-C does
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.proxy.stop()
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    # --- client helpers --------------------------------------------------------------------
+    def post(self, body: str | bytes, content_type: str = "application/json") -> requests.Response:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        return self.http.post(f"{self.base_url}/SQSManager", data=data,
+                              headers={"Content-Type": content_type}, timeout=30)
+
+    def submit(self, command: dict[str, Any]) -> str:
+        response = self.post(json.dumps(command, ensure_ascii=False))
+        assert response.status_code == 202, response.text
+        answer = response.json()
+        assert set(answer) == {"requestId", "messageId"}
+        request_id: str = answer["requestId"]
+        return request_id
+
+    def outcome(self, request_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll GET /requests/{id} until the consumer recorded an outcome (404 = pending)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.http.get(f"{self.base_url}/requests/{request_id}", timeout=10)
+            if response.status_code == 200:
+                found: dict[str, Any] = response.json()
+                return found
+            assert response.status_code == 404, response.text
+            assert response.json()["status"] == "pending"
+            time.sleep(0.2)
+        raise AssertionError(f"no outcome for {request_id} in {timeout} s\n{self.log()[-3000:]}")
+
+    def item(self, item_id: str) -> tuple[int, Any]:
+        response = self.http.get(f"{self.base_url}/items/{quote(item_id, safe='')}", timeout=10)
+        return response.status_code, json.loads(response.text, parse_float=decimal.Decimal)
+
+    def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} not logged in {timeout} s\n{self.log()[-3000:]}")
+
+    def sqs(self) -> Any:
+        return boto3.client("sqs", endpoint_url=self.emulator_url, region_name=REGION,
+                            aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineProcess]:
+    """The default pipeline: event source mapping with ReportBatchItemFailures."""
+    process = PipelineProcess(tmp_path_factory.mktemp("pipeline") / "pipeline.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def safe_mode_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineProcess]:
+    """A mapping without ReportBatchItemFailures, and the handler in its matching safe mode."""
+    process = PipelineProcess(tmp_path_factory.mktemp("safe") / "pipeline.log",
+                              "--no-batch-item-failures",
+                              env={"REPORT_BATCH_ITEM_FAILURES": "false"})
+    yield process
+    process.stop()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

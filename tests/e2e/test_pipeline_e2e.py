@@ -1,0 +1,184 @@
+"""End to end through `python -m devstack`: POST -> API Gateway -> SQS -> Lambda -> DynamoDB -> GET.
+
+Every request goes over HTTP to the pipeline process, as a client of the deployed API would.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import time
+from typing import Any
+
+import pytest
+
+from devstack.faults import THROTTLE, Fault
+from devstack.vtl import dumps_compact
+from tests.e2e.conftest import PipelineProcess, unique
+
+pytestmark = pytest.mark.e2e
+
+AWKWARD = "& + % = ? # ü 😀 \" ' \\ \n\t end"
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": AWKWARD}
+    for level in range(depth):
+        value = {f"level{level}": value, "list": [level, str(level)]}
+    return value
+
+
+def stored(pipeline: PipelineProcess, item_id: str) -> dict[str, Any]:
+    status, body = pipeline.item(item_id)
+    assert status == 200, body
+    assert body["id"] == item_id
+    return {k: v for k, v in body.items() if k not in ("id", "version")}
+
+
+ITEMS: dict[str, Any] = {
+    "awkward text": {"text": AWKWARD, f"key {AWKWARD}": AWKWARD, "empty": "", "list": [AWKWARD]},
+    "deep nesting": nested(25),
+    "exact numbers": {"tenth": decimal.Decimal("0.1"), "big": 12345678901234567890,
+                      "negative": decimal.Decimal("-2.5"), "zero": 0,
+                      "list": [decimal.Decimal("0.1"), 12345678901234567890]},
+    "mixed types": {"t": True, "f": False, "none": None, "map": {}, "nested": [[], [{}]]},
+}
+
+
+def test_commands_round_trip_exactly(pipeline: PipelineProcess) -> None:
+    sent: dict[str, tuple[str, str]] = {}
+    for name, item in ITEMS.items():
+        item_id = unique(f"rt {AWKWARD[:12]}")  # ids with & + % = ? # and a space, too
+        # dumps_compact writes Decimals as written (0.1 stays 0.1), unlike json.dumps.
+        response = pipeline.post(dumps_compact({"operation": "create", "id": item_id,
+                                                "item": item}))
+        assert response.status_code == 202, response.text
+        sent[name] = (response.json()["requestId"], item_id)
+    for name, (request_id, item_id) in sent.items():
+        outcome = pipeline.outcome(request_id)
+        assert outcome["status"] == "applied", (name, outcome)
+        assert stored(pipeline, item_id) == ITEMS[name], name
+        for step in ("received", "enqueued", "applied"):
+            pipeline.wait_for_log(f"[{request_id}] {step}", timeout=10)
+
+
+def test_exact_numbers_survive_from_the_raw_body(pipeline: PipelineProcess) -> None:
+    item_id = unique("numbers")
+    raw = ('{"operation": "put", "id": "%s", "item": {"a": 0.1, "b": 12345678901234567890, '
+           '"c": [0.30000000000000004, 1E+2]}}' % item_id)
+    response = pipeline.post(raw)
+    assert response.status_code == 202, response.text
+    assert pipeline.outcome(response.json()["requestId"])["status"] == "applied"
+    assert stored(pipeline, item_id) == json.loads(
+        '{"a": 0.1, "b": 12345678901234567890, "c": [0.30000000000000004, 1E+2]}',
+        parse_float=decimal.Decimal)
+
+
+def test_200_kb_item_is_stored_whole(pipeline: PipelineProcess) -> None:
+    item_id = unique("big")
+    blob = ("0123456789abcdef" * 12800)[:200 * 1024]
+    request_id = pipeline.submit({"operation": "create", "id": item_id, "item": {"blob": blob}})
+    assert pipeline.outcome(request_id)["status"] == "applied"
+    assert stored(pipeline, item_id) == {"blob": blob}
+
+
+def test_fits_the_queue_but_not_dynamodb_is_rejected_with_a_size_reason(
+        pipeline: PipelineProcess) -> None:
+    item_id = unique("too-big")
+    blob = "x" * (600 * 1024)
+    request_id = pipeline.submit({"operation": "create", "id": item_id, "item": {"blob": blob}})
+    outcome = pipeline.outcome(request_id)
+    assert outcome["status"] == "rejected"
+    assert "size" in outcome["reason"].lower() or "400 kb" in outcome["reason"].lower()
+    assert pipeline.item(item_id)[0] == 404
+
+
+def test_over_the_queue_limit_is_a_4xx_json_error(pipeline: PipelineProcess) -> None:
+    for size in (1024 * 1024 + 1, 2 * 1024 * 1024):
+        body = json.dumps({"operation": "create", "id": unique("huge"),
+                           "item": {"blob": "x" * size}})
+        response = pipeline.post(body)
+        assert 400 <= response.status_code < 500, response.text
+        assert response.headers["Content-Type"] == "application/json"
+        assert "shorter than" in response.json()["message"]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status"), [
+    ("{not json", "application/json", 400),
+    ('{"operation": "create", "id": "x"}', "application/json", 400),
+    ('{"operation": "create", "id": "", "item": {}}', "application/json", 400),
+    ('{"operation": "create", "id": "x", "item": {"version": 3}}', "application/json", 400),
+    ('{"operation": "update", "id": "x", "item": {}}', "application/json", 400),
+    ('{"operation": "create", "id": "x", "item": {}}', "text/plain", 415),
+    ('{"operation": "create", "id": "x", "item": {}}', "application/x-www-form-urlencoded", 415),
+])
+def test_gateway_rejects_bad_requests_with_json(pipeline: PipelineProcess, body: str,
+                                                content_type: str, status: int) -> None:
+    response = pipeline.post(body, content_type)
+    assert response.status_code == status, response.text
+    assert isinstance(response.json()["message"], str)
+
+
+def test_transient_failure_is_retried_then_applied(pipeline: PipelineProcess) -> None:
+    item_id = unique("flaky")
+    fault = pipeline.proxy.add(Fault(item_id, THROTTLE, times=None))
+    try:
+        request_id = pipeline.submit({"operation": "create", "id": item_id, "item": {"n": 1}})
+        # Throttled on every attempt of the first invocation: reported, so SQS redelivers it.
+        pipeline.wait_for_log(f"[{request_id}] retried")
+        assert fault.injected >= 1
+    finally:
+        pipeline.proxy.remove(fault)
+    outcome = pipeline.outcome(request_id, timeout=20)
+    assert outcome["status"] == "applied"
+    assert stored(pipeline, item_id) == {"n": 1}
+
+
+def test_a_message_failing_every_time_ends_in_the_dlq_others_unaffected(
+        pipeline: PipelineProcess) -> None:
+    poison_id = unique("poison")
+    fault = pipeline.proxy.add(Fault(poison_id, THROTTLE, times=None))
+    sqs = pipeline.sqs()
+    dlq_url = sqs.get_queue_url(QueueName="sqs-manager-local-dlq")["QueueUrl"]
+    try:
+        poison = pipeline.submit({"operation": "create", "id": poison_id, "item": {"p": 1}})
+        good = [pipeline.submit({"operation": "create", "id": unique("good"), "item": {"g": i}})
+                for i in range(2)]
+        for request_id in good:
+            assert pipeline.outcome(request_id)["status"] == "applied"
+        pipeline.wait_for_log(f"[{poison}] DLQ", timeout=60)
+        found = None
+        deadline = time.monotonic() + 20
+        while found is None and time.monotonic() < deadline:
+            messages = sqs.receive_message(
+                QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                VisibilityTimeout=0, MessageAttributeNames=["All"]).get("Messages", [])
+            found = next((m for m in messages if poison_id in m["Body"]), None)
+        assert found is not None, pipeline.log()[-3000:]
+        assert found["MessageAttributes"]["requestId"]["StringValue"] == poison
+        assert json.loads(found["Body"])["id"] == poison_id
+    finally:
+        pipeline.proxy.remove(fault)
+    # Never applied, never recorded: still pending.
+    response = pipeline.http.get(f"{pipeline.base_url}/requests/{poison}", timeout=10)
+    assert response.status_code == 404 and response.json()["status"] == "pending"
+
+
+def test_without_report_batch_item_failures_no_failed_message_is_lost(
+        safe_mode_pipeline: PipelineProcess) -> None:
+    pipeline = safe_mode_pipeline
+    flaky_id = unique("safe-flaky")
+    fault = pipeline.proxy.add(Fault(flaky_id, THROTTLE, times=None))
+    try:
+        # Sent together, so they share a batch (1 s batching window) with the failing one.
+        first = pipeline.submit({"operation": "create", "id": unique("safe-a"), "item": {}})
+        flaky = pipeline.submit({"operation": "create", "id": flaky_id, "item": {"f": 1}})
+        last = pipeline.submit({"operation": "create", "id": unique("safe-b"), "item": {}})
+        for request_id in (first, last):
+            assert pipeline.outcome(request_id)["status"] == "applied"
+        pipeline.wait_for_log(f"[{flaky}] retried")
+        assert "BatchRetryError" in pipeline.log()  # the handler raised: Lambda deletes nothing
+    finally:
+        pipeline.proxy.remove(fault)
+    assert pipeline.outcome(flaky, timeout=20)["status"] == "applied"
+    assert stored(pipeline, flaky_id) == {"f": 1}

@@ -1,0 +1,52 @@
+"""devstack.Pipeline used in-process as a pytest fixture (its own moto, free ports)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from devstack.emulator import free_port
+from devstack.pipeline import Pipeline
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Iterator[Pipeline]:
+    before = dict(os.environ)
+    with Pipeline(port=free_port(), emulator_port=free_port(), visibility_timeout=2) as running:
+        yield running
+    assert dict(os.environ) == before  # stop() undid what loading the app set
+
+
+def test_post_then_read_back(pipeline: Pipeline) -> None:
+    assert pipeline.resources is not None
+    assert pipeline.resources.max_receive_count == 4  # infra's RedrivePolicy
+    assert pipeline.resources.maximum_message_size == 1024 * 1024
+    response = requests.post(f"{pipeline.base_url}/SQSManager", timeout=10,
+                             json={"operation": "put", "id": "in process", "item": {"a": "ü"}})
+    assert response.status_code == 202, response.text
+    request_id = response.json()["requestId"]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        outcome = requests.get(f"{pipeline.base_url}/requests/{request_id}", timeout=10)
+        if outcome.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert outcome.json()["status"] == "applied"
+    item = requests.get(f"{pipeline.base_url}/items/in%20process", timeout=10)
+    assert item.json() == {"id": "in process", "version": 1, "a": "ü"}
+
+
+def test_poller_uses_the_apps_registration(pipeline: Pipeline) -> None:
+    assert pipeline.poller is not None
+    assert (pipeline.poller.batch_size, pipeline.poller.batching_window) == (10, 1)
+    assert pipeline.poller.function_timeout == 30  # handle_messages' lambda_timeout
+
+
+def test_other_methods_on_the_ingest_path_are_chalice_local_403(pipeline: Pipeline) -> None:
+    response = requests.get(f"{pipeline.base_url}/SQSManager", timeout=10)
+    assert response.status_code == 403
+    assert response.json() == {"message": "Missing Authentication Token"}

@@ -1,0 +1,244 @@
+"""The local pipeline's parts against moto over HTTP: gateway ingest, poller semantics, fault proxy.
+
+The handler here is a stub, so these pin down what the pipeline does (what API Gateway and
+Lambda's event source mapping do), independently of the consumer in chalicelib/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from devstack.faults import SERVER_ERROR, THROTTLE, Fault, FaultProxy
+from devstack.gateway import Ingest, sqs_answer_as_json
+from devstack.infra import InfraTemplate
+from devstack.poller import SqsPoller, lambda_record
+from devstack.resources import Resources
+
+REGION = "us-west-2"
+AWKWARD = ('{"operation": "create", "id": "a&b", "item": {"t": "& + % = ? # ü 😀 \\" \' \\\\ \\n", '
+           '"n": 0.1, "big": 12345678901234567890}}')
+
+
+@pytest.fixture
+def ingest(resources: Resources) -> Ingest:
+    return Ingest(InfraTemplate().gateway_spec(), resources.queue_url, REGION)
+
+
+def post(ingest: Ingest, body: str | bytes, content_type: str = "application/json") -> Any:
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    result = ingest.handle({"Content-Type": content_type, "Host": "localhost"}, raw, "/SQSManager")
+    return result.status, json.loads(result.body), result.headers
+
+
+def receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
+    response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                   AttributeNames=["All"], MessageAttributeNames=["All"])
+    messages: list[dict[str, Any]] = response.get("Messages", [])
+    return messages
+
+
+# --- gateway --------------------------------------------------------------------------------
+def test_ingest_sends_the_body_byte_for_byte_with_request_attributes(ingest: Ingest, sqs: Any,
+                                                                     resources: Resources) -> None:
+    status, answer, headers = post(ingest, AWKWARD)
+    assert status == 202
+    assert set(answer) == {"requestId", "messageId"}
+    assert headers["x-amzn-RequestId"] == answer["requestId"]
+    [message] = receive_all(sqs, resources.queue_url)
+    assert message["Body"] == AWKWARD
+    assert message["MessageId"] == answer["messageId"]
+    attributes = message["MessageAttributes"]
+    assert attributes["requestId"] == {"StringValue": answer["requestId"], "DataType": "String"}
+    assert attributes["requestTimeEpoch"]["DataType"] == "Number"
+    assert len(attributes["requestTimeEpoch"]["StringValue"]) == 13  # milliseconds
+
+
+def test_ingest_over_the_queue_limit_is_413_json(ingest: Ingest, resources: Resources) -> None:
+    body = json.dumps({"operation": "create", "id": "big",
+                       "item": {"blob": "x" * resources.maximum_message_size}})
+    status, answer, _ = post(ingest, body)
+    assert status == 413
+    assert "shorter than" in answer["message"]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status"), [
+    ('{"operation": "create", "id": "1", "item": {}}', "text/plain", 415),
+    ('{"operation": "create", "id": "1", "item": {}}', "application/x-www-form-urlencoded", 415),
+    ("{not json", "application/json", 400),
+    ('{"operation": "create", "id": "1"}', "application/json", 400),
+    ('{"operation": "explode", "id": "1"}', "application/json", 400),
+    ('{"operation": "delete", "id": "1", "extra": true}', "application/json", 400),
+    ('["operation"]', "application/json", 400),
+    ('{"operation": "create", "id": "1", "item": {"n": NaN}}', "application/json", 400),
+    ("[" * 100_000 + "]" * 100_000, "application/json", 400),
+    ("", "application/json", 400),
+])
+def test_ingest_rejects_at_the_gateway_with_json(ingest: Ingest, sqs: Any, resources: Resources,
+                                                 body: str, content_type: str,
+                                                 status: int) -> None:
+    got, answer, headers = post(ingest, body, content_type)
+    assert got == status
+    assert headers["Content-Type"] == "application/json"
+    assert isinstance(answer["message"], str)
+    assert receive_all(sqs, resources.queue_url) == []
+
+
+def test_content_type_parameters_are_ignored(ingest: Ingest) -> None:
+    status, _, _ = post(ingest, '{"operation": "delete", "id": "1"}',
+                        "application/json; charset=utf-8")
+    assert status == 202
+
+
+def test_ingest_maps_sqs_5xx_to_503(resources: Resources) -> None:
+    # Nothing listens on port 9 of loopback: SQS unreachable. API Gateway answers 500 then.
+    ingest = Ingest(InfraTemplate().gateway_spec(), "http://127.0.0.1:9/000000000000/q", REGION,
+                    timeout=2)
+    status, answer, _ = post(ingest, '{"operation": "delete", "id": "1"}')
+    assert status == 500 and "message" in answer
+    # A 5xx answer from SQS itself goes through the integration response: 503.
+    ok = Ingest(InfraTemplate().gateway_spec(), resources.queue_url, REGION)
+    result = ok._integration_response(ok_context(), 500, "<ErrorResponse><Error><Code>X</Code>"
+                                      "<Message>m</Message></Error></ErrorResponse>")
+    assert result.status == 503
+    assert json.loads(result.body) == {"message": "queue unavailable, retry"}
+
+
+def ok_context() -> dict[str, Any]:
+    from devstack.vtl import new_context
+    return new_context(requestId="r")
+
+
+def test_sqs_xml_answers_become_sqs_json_shapes() -> None:
+    sent = sqs_answer_as_json(
+        '<SendMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">'
+        "<SendMessageResult><MessageId>m-1</MessageId></SendMessageResult>"
+        "<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></SendMessageResponse>")
+    assert sent["SendMessageResponse"]["SendMessageResult"]["MessageId"] == "m-1"
+    error = sqs_answer_as_json("<ErrorResponse><Error><Type>Sender</Type><Code>C</Code>"
+                               "<Message>M</Message></Error><RequestId>r</RequestId>"
+                               "</ErrorResponse>")
+    assert error == {"Error": {"Type": "Sender", "Code": "C", "Message": "M"}, "RequestId": "r"}
+
+
+# --- poller ---------------------------------------------------------------------------------
+class StubHandler:
+    def __init__(self, fail: set[str] | None = None, raise_error: bool = False) -> None:
+        self.fail = fail or set()
+        self.raise_error = raise_error
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.events.append(event)
+        assert context.get_remaining_time_in_millis() > 0
+        if self.raise_error:
+            raise RuntimeError("boom")
+        failed = [r["messageId"] for r in event["Records"] if r["body"] in self.fail]
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
+def poller_for(resources: Resources, sqs: Any, handler: StubHandler, honour: bool = True,
+               ) -> SqsPoller:
+    return SqsPoller(sqs, resources.queue_url, resources.queue_arn, handler, REGION,
+                     batch_size=10, batching_window=0, honour_batch_item_failures=honour,
+                     visibility_timeout=1, max_receive_count=resources.max_receive_count)
+
+
+def send_bodies(sqs: Any, resources: Resources, *bodies: str) -> None:
+    for body in bodies:
+        sqs.send_message(QueueUrl=resources.queue_url, MessageBody=body, MessageAttributes={
+            "requestId": {"DataType": "String", "StringValue": f"req-{body}"}})
+
+
+def depth(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+def test_event_is_lambda_shaped(sqs: Any, resources: Resources) -> None:
+    send_bodies(sqs, resources, "one")
+    handler = StubHandler()
+    assert poller_for(resources, sqs, handler).poll_once() == 1
+    [record] = handler.events[0]["Records"]
+    assert set(record) >= {"messageId", "receiptHandle", "body", "attributes",
+                           "messageAttributes", "md5OfBody", "eventSource", "eventSourceARN",
+                           "awsRegion"}
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == resources.queue_arn
+    assert record["md5OfBody"] == hashlib.md5(b"one").hexdigest()
+    assert set(record["attributes"]) >= {"ApproximateReceiveCount", "SentTimestamp", "SenderId",
+                                         "ApproximateFirstReceiveTimestamp"}
+    assert record["messageAttributes"]["requestId"] == {
+        "stringValue": "req-one", "stringListValues": [], "binaryListValues": [],
+        "dataType": "String"}
+
+
+def test_batch_item_failures_are_kept_the_rest_deleted(sqs: Any, resources: Resources) -> None:
+    send_bodies(sqs, resources, "ok-1", "bad", "ok-2")
+    poller = poller_for(resources, sqs, StubHandler(fail={"bad"}))
+    assert poller.poll_once() == 3
+    assert depth(sqs, resources.queue_url) == 1
+    [again] = poller.receive_batch() or poller.receive_batch()
+    assert again["Body"] == "bad"
+    assert again["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_without_report_batch_item_failures_a_normal_return_deletes_all(
+        sqs: Any, resources: Resources) -> None:
+    send_bodies(sqs, resources, "ok", "bad")
+    poller = poller_for(resources, sqs, StubHandler(fail={"bad"}), honour=False)
+    assert poller.poll_once() == 2
+    assert depth(sqs, resources.queue_url) == 0  # what Lambda does: the failure is lost
+
+
+def test_a_raising_handler_deletes_nothing_then_dlq(sqs: Any, resources: Resources) -> None:
+    send_bodies(sqs, resources, "poison")
+    poller = poller_for(resources, sqs, StubHandler(raise_error=True))
+    receives = 0
+    for _ in range(resources.max_receive_count * 4):
+        receives += poller.poll_once()
+        if depth(sqs, resources.queue_url) == 0:
+            break
+    assert receives == resources.max_receive_count
+    [dead] = receive_all(sqs, resources.dlq_url)
+    assert dead["Body"] == "poison"
+
+
+def test_lambda_record_keeps_binary_attributes() -> None:
+    message = {"MessageId": "m", "ReceiptHandle": "h", "Body": "b", "MessageAttributes": {
+        "bin": {"DataType": "Binary", "BinaryValue": b"\x00"}}}
+    record = lambda_record(message, "arn", REGION)
+    assert record["messageAttributes"]["bin"]["binaryValue"] == b"\x00"
+    assert record["messageAttributes"]["bin"]["stringValue"] is None
+
+
+# --- fault proxy ----------------------------------------------------------------------------
+def test_fault_proxy_throttles_n_times_then_forwards(endpoint_url: str,
+                                                     resources: Resources) -> None:
+    with FaultProxy(endpoint_url) as proxy:
+        fault = proxy.add(Fault("MARKER", THROTTLE, times=2))
+        always = proxy.add(Fault("DOOMED", SERVER_ERROR, times=None))
+        dynamodb = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION,
+                                config=Config(retries={"mode": "standard",
+                                                          "total_max_attempts": 1}))
+        item = {"pk": {"S": "MARKER"}}
+        for _ in range(2):
+            with pytest.raises(ClientError) as caught:
+                dynamodb.put_item(TableName=resources.table_name, Item=item)
+            assert caught.value.response["Error"]["Code"] == (
+                "ProvisionedThroughputExceededException")
+            assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        dynamodb.put_item(TableName=resources.table_name, Item=item)  # third time: forwarded
+        assert dynamodb.get_item(TableName=resources.table_name, Key=item)["Item"] == item
+        for _ in range(3):
+            with pytest.raises(ClientError) as caught:
+                dynamodb.put_item(TableName=resources.table_name, Item={"pk": {"S": "DOOMED"}})
+            assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert fault.injected == 2 and always.injected == 3
