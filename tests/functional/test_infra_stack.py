@@ -14,36 +14,31 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from devstack.emulator import MotoServer, free_port
+from devstack.emulator import MotoServer
 from scripts.standalone_template import write as write_standalone
 from scripts.write_outputs import apply_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-west-2"
 STACK = "sqs-manager-test"
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer(port=free_port()) as server:
-        yield server
+def moto(moto_server: MotoServer) -> MotoServer:
+    return moto_server
 
 
 @pytest.fixture(autouse=True)
-def dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in DUMMY_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+def no_endpoint_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dummy credentials and the region come from tests/conftest.py; clients here name the
+    # endpoint themselves.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
 def client(moto: MotoServer, service: str) -> Any:
