@@ -205,3 +205,18 @@ def test_chalice_test_client_invokes_the_handler(
 def _receive_records(poller: SqsPoller) -> list[dict[str, Any]]:
     messages = poller.receive_batch()
     return [lambda_record(m, poller.queue_arn, poller.region) for m in messages]
+
+
+def test_every_log_line_is_json_with_the_request_id(
+        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources, sqs: Any,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    app, faults = load_app(True)
+    faults.rules['"item#flaky"'] = 3
+    send(sqs, resources, '{"operation": "put", "id": "flaky", "item": {}}', "r-flaky")
+    send(sqs, resources, "not json", "r-bad")
+    send(sqs, resources, '{"operation": "put", "id": "ok", "item": {}}', "r-ok")
+    make_poller(app, resources, sqs, honour_batch_item_failures=True).poll_once()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if line.startswith("{")]
+    assert {line["requestId"] for line in lines} == {"r-flaky", "r-bad", "r-ok"}
+    assert {line["message"] for line in lines} == {"applied", "rejected", "retry"}

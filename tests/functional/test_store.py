@@ -178,3 +178,18 @@ def test_outcomes_expire(dynamodb: Any, settings: Settings) -> None:
         store.get_outcome("exp")
     with pytest.raises(OutcomeNotFoundError):
         store.get_outcome("never-sent")
+
+
+def test_one_dynamodb_call_per_write_in_the_common_case(client: Client, store: ItemStore) -> None:
+    calls: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        calls.append(request.headers["X-Amz-Target"].decode().split(".")[-1])
+
+    store.client.meta.events.register("before-send.dynamodb", record)
+    for body in ('{"operation": "create", "id": "c", "item": {"n": 1}}',
+                 '{"operation": "update", "id": "c", "item": {"n": 2}}',
+                 '{"operation": "put", "id": "c", "item": {}, "expectedVersion": 2}',
+                 '{"operation": "delete", "id": "c"}'):
+        client.store.apply(parse_command(body), Stamp(TIME + len(calls), f"one-{len(calls)}"))
+    assert calls == ["TransactWriteItems"] * 4
