@@ -10,7 +10,7 @@ STAGE ?= prod1
 STACK ?= sqs-manager-$(STAGE)
 export AWS_DEFAULT_REGION ?= us-west-2
 
-.PHONY: run test unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
+.PHONY: run test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
 
 venv: $(STAMP)
 
@@ -48,6 +48,12 @@ functional: $(STAMP)
 
 e2e: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/e2e
+
+# Benchmarks print their numbers (BENCHMARKS.md); they are not part of `make test`.
+bench: $(STAMP) $(NODE_STAMP)
+	$(PY) -m bench.cold_start
+	$(PY) -m bench.consumer
+	$(PY) -m bench.ingest
 
 # --- AWS (never run by the tests; see README "Deployment") ---------------------------------
 # Path 1: the extension as its own stack, its outputs into .chalice/config.json, `chalice deploy`.

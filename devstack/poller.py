@@ -220,6 +220,8 @@ class SqsPoller:
             return None
 
     def _log_done(self, record: dict[str, Any], note: str = "") -> None:
+        if not LOG.isEnabledFor(logging.INFO):
+            return  # the outcome lookup is a DynamoDB read: only for a log line someone reads
         outcome = self._outcome(record) or {}
         reason = outcome.get("reason")
         LOG.info("[%s] %s messageId=%s%s%s", request_id_of(record),
