@@ -241,6 +241,10 @@ def handler_class(ingest: Ingest) -> type[ChaliceRequestHandler]:
     """Chalice's local request handler, with POST <resource path> taken over by `ingest`."""
 
     class GatewayRequestHandler(ChaliceRequestHandler):
+        # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed
+        # ACK held every response about 40 ms.
+        disable_nagle_algorithm = True
+
         def _generic_handle(self) -> None:
             converter = self.local_gateway.event_converter
             converter._route_matcher = DecodingRouteMatcher(converter._route_matcher.route_urls)
