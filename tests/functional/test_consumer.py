@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from chalicelib import BatchRetryError, OutcomeNotFoundError
 from devstack.poller import SqsPoller, lambda_record
+from devstack.redrive import redrive
 from devstack.resources import Resources
 
 THROTTLED = json.dumps({
@@ -230,3 +231,33 @@ def test_every_log_line_is_json_with_the_request_id(
              if line.startswith("{")]
     assert {line["requestId"] for line in lines} == {"r-flaky", "r-bad", "r-ok"}
     assert {line["message"] for line in lines} == {"applied", "rejected", "retry"}
+
+
+def test_requests_redriven_from_the_dlq_apply_once_and_keep_their_time(
+        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        sqs: Any) -> None:
+    app, faults = load_app(True)
+    faults.rules['"old"'] = float("inf")  # every write of the value "old" fails, for now
+    send(sqs, resources, '{"operation": "put", "id": "x", "item": {"v": "old"}}', "r-old", 1000)
+    send(sqs, resources, '{"operation": "put", "id": "y", "item": {"v": "old"}}', "r-y", 1500)
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
+    for _ in range(40):
+        poller.poll_once()
+        if dlq_depth(sqs, resources) == 2:
+            break
+    assert dlq_depth(sqs, resources) == 2
+    faults.rules.clear()  # the cause is fixed; meanwhile a newer write to x arrives
+    send(sqs, resources, '{"operation": "put", "id": "x", "item": {"v": "new"}}', "r-new", 2000)
+    drain(poller)
+    assert redrive(sqs, resources.dlq_url, resources.queue_url) == 2
+    assert redrive(sqs, resources.dlq_url, resources.queue_url) == 0
+    drain(poller)
+    assert outcome(app, "r-y")["status"] == "applied"
+    assert app.store.get_item("y") == {"id": "y", "version": 1, "v": "old"}
+    # x's older request kept its requestTimeEpoch through the DLQ: it does not win.
+    assert "superseded" in outcome(app, "r-old")["reason"]
+    assert app.store.get_item("x") == {"id": "x", "version": 1, "v": "new"}
+    # A second copy of a redriven request has no second effect.
+    send(sqs, resources, '{"operation": "put", "id": "y", "item": {"v": "old"}}', "r-y", 1500)
+    drain(poller)
+    assert app.store.get_item("y")["version"] == 1

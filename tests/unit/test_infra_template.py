@@ -177,6 +177,16 @@ def test_queues(resources: dict[str, Any]) -> None:
     assert dlq["MessageRetentionPeriod"] == 14 * 86_400
 
 
+def test_messages_in_the_dlq_raise_an_alarm(resources: dict[str, Any]) -> None:
+    alarm = resources["DeadLetterQueueAlarm"]["Properties"]
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [{"Name": "QueueName",
+                                    "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"]["Fn::If"][0] == "HasAlarmTopic"
+
+
 def test_table(resources: dict[str, Any]) -> None:
     table = resources["Table"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
