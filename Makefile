@@ -10,7 +10,7 @@ STAGE ?= prod1
 STACK ?= sqs-manager-$(STAGE)
 export AWS_DEFAULT_REGION ?= us-west-2
 
-.PHONY: run test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
+.PHONY: run debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
 
 venv: $(STAMP)
 
@@ -28,6 +28,12 @@ $(NODE_STAMP): package.json package-lock.json
 # The whole path on 127.0.0.1: emulator :5000, gateway and read API :8000, poller.
 run: $(STAMP)
 	$(PY) -m devstack
+
+# Chalice's own local server on :8001 with the `local` stage: POST /debug/consume runs the SQS
+# handler synchronously (breakpoints work). Needs the emulator from `make run`.
+debug: $(STAMP)
+	AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+		$(VENV)/bin/chalice local --stage local --host 127.0.0.1 --port 8001 --no-autoreload
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -54,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         endpoint_url=args.endpoint_url, queue_name=args.queue_name, dlq_name=args.dlq_name,
         table_name=args.table_name, honour_batch_item_failures=not args.no_batch_item_failures,
         visibility_timeout=args.visibility_timeout, stage=args.stage)
-    with pipeline:
+    try:
+        pipeline.start()
+    except (OSError, RuntimeError) as error:  # a port in use, the emulator not starting
+        print(f"sqs-manager: cannot start the pipeline: {error}\n"
+              f"Is another `make run` running? Choose other ports with --port and "
+              f"--emulator-port.", file=sys.stderr)
+        return 1
+    try:
         assert pipeline.resources is not None
         url = pipeline.base_url
         print(f"""
@@ -70,6 +77,8 @@ sqs-manager local pipeline
 Ctrl-C stops everything.""", flush=True)
         stop.wait()
         print("stopping...", flush=True)
+    finally:
+        pipeline.stop()
     return 0
 
 
