@@ -76,8 +76,8 @@ class BatchProcessor:
             self._sqs = self._sqs_client_factory()
         # arn:aws:sqs:<region>:<account>:<name>
         _, _, _, _, account, name = done[0]["eventSourceARN"].split(":", 5)
-        queue_url = self._sqs.get_queue_url(QueueName=name,
-                                            QueueOwnerAWSAccountId=account)["QueueUrl"]
+        owner = {"QueueOwnerAWSAccountId": account} if account else {}
+        queue_url = self._sqs.get_queue_url(QueueName=name, **owner)["QueueUrl"]
         for start in range(0, len(done), 10):
             chunk = done[start:start + 10]
             response = self._sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
@@ -117,6 +117,7 @@ def single_message_event(body: str, settings: Settings,
                                  "stringListValues": [], "binaryListValues": []},
         },
         "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{region}:000000000000:{settings.queue_name}",
+        # No account: the function's own (what get_queue_url assumes without an owner).
+        "eventSourceARN": f"arn:aws:sqs:{region}::{settings.queue_name}",
         "awsRegion": region,
     }]}

@@ -40,11 +40,11 @@ def sqs_event_config(app: Chalice, function_name: str = "handle_messages") -> SQ
 class LocalLambdaContext:
     """The attributes of Lambda's context object that handlers commonly use."""
 
-    def __init__(self, function_name: str, timeout_seconds: float, region: str) -> None:
+    def __init__(self, function_name: str, timeout_seconds: float, region: str,
+                 account: str) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
-        self.invoked_function_arn = (f"arn:aws:lambda:{region}:000000000000:function:"
-                                     f"{function_name}")
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
         self.memory_limit_in_mb = 128
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
@@ -173,7 +173,9 @@ class SqsPoller:
 
     def invoke(self, records: list[dict[str, Any]]) -> None:
         self.invocations += 1
-        context = LocalLambdaContext(self.function_name, self.function_timeout, self.region)
+        account = self.queue_arn.split(":")[4]  # the emulator's (or your) account
+        context = LocalLambdaContext(self.function_name, self.function_timeout, self.region,
+                                     account)
         try:
             result = self.handler({"Records": records}, context)
         except Exception as error:

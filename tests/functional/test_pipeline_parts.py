@@ -98,7 +98,7 @@ def test_content_type_parameters_are_ignored(ingest: Ingest) -> None:
 
 def test_ingest_maps_sqs_5xx_to_503(resources: Resources) -> None:
     # Nothing listens on port 9 of loopback: SQS unreachable. API Gateway answers 500 then.
-    ingest = Ingest(InfraTemplate().gateway_spec(), "http://127.0.0.1:9/000000000000/q", REGION,
+    ingest = Ingest(InfraTemplate().gateway_spec(), "http://127.0.0.1:9/queue-owner/q", REGION,
                     timeout=2)
     status, answer, _ = post(ingest, '{"operation": "delete", "id": "1"}')
     assert status == 500 and "message" in answer

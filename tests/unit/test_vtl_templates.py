@@ -50,7 +50,7 @@ def test_spec_is_read_from_infra(spec: GatewaySpec) -> None:
 
 
 def test_request_template_sends_the_body_exactly(spec: GatewaySpec) -> None:
-    context = new_context(requestId="11111111-2222-4333-8444-555555555555",
+    context = new_context(requestId="11111111-2222-4333-8444-5555555555ab",
                           requestTimeEpoch=1700000000123)
     form, _ = render(spec.request_templates["application/json"], AWKWARD_BODY, context)
     fields = parse_qs(form.strip(), keep_blank_values=True, strict_parsing=True)
@@ -59,7 +59,7 @@ def test_request_template_sends_the_body_exactly(spec: GatewaySpec) -> None:
     attributes = {fields[f"MessageAttribute.{n}.Name"][0]: (
         fields[f"MessageAttribute.{n}.Value.DataType"][0],
         fields[f"MessageAttribute.{n}.Value.StringValue"][0]) for n in (1, 2)}
-    assert attributes == {"requestId": ("String", "11111111-2222-4333-8444-555555555555"),
+    assert attributes == {"requestId": ("String", "11111111-2222-4333-8444-5555555555ab"),
                           "requestTimeEpoch": ("Number", "1700000000123")}
 
 
