@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from bench.stats import machine, median, percentile, table
+from devstack.poller import lambda_record as poller_lambda_record
 
 WRITES_PER_ITEM = 8
 BATCH_SIZE = 10
@@ -88,23 +89,19 @@ def deliveries(messages: list[Message], shuffled: bool, seed: int) -> list[Messa
 
 
 def lambda_record(message: Message, queue_arn: str) -> dict[str, Any]:
+    """The record Lambda would hand the handler for this message (the poller's own builder)."""
     import json
 
-    return {
-        "messageId": message.request_id,  # a redelivery keeps its messageId
-        "receiptHandle": str(uuid.uuid4()),
-        "body": json.dumps(message.body),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(message.stamp_ms)},
-        "messageAttributes": {
-            "requestId": {"stringValue": message.request_id, "dataType": "String",
-                          "stringListValues": [], "binaryListValues": []},
-            "requestTimeEpoch": {"stringValue": str(message.stamp_ms), "dataType": "Number",
-                                 "stringListValues": [], "binaryListValues": []},
+    return poller_lambda_record({
+        "MessageId": message.request_id,  # a redelivery keeps its messageId
+        "ReceiptHandle": str(uuid.uuid4()),
+        "Body": json.dumps(message.body),
+        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(message.stamp_ms)},
+        "MessageAttributes": {
+            "requestId": {"StringValue": message.request_id, "DataType": "String"},
+            "requestTimeEpoch": {"StringValue": str(message.stamp_ms), "DataType": "Number"},
         },
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
+    }, queue_arn, REGION)
 
 
 def expected_items(messages: list[Message]) -> dict[str, dict[str, Any] | None]:
