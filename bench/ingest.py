@@ -26,7 +26,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import machine, table
+from devstack.process import PROJECT_DIR, DevstackProcess
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 AUTOCANNON_PIN = "autocannon@9.0.0"
 QUEUE, DLQ, TABLE = "bench-ingest-queue", "bench-ingest-dlq", "bench-ingest-table"
 REGION = "us-west-2"
@@ -98,67 +97,12 @@ def aws_client(service: str, endpoint_url: str) -> Any:
 
 # -- the pipeline process --------------------------------------------------------------------------
 
-class Devstack:
-    """`python -m devstack` in its own session, so that stopping it reaches its moto child too."""
-
-    def __init__(self, log_dir: Path, log_level: str) -> None:
-        from devstack.emulator import EMULATOR_CREDENTIALS, free_port
-
-        self.port = free_port()
-        self.emulator_port = free_port()
-        self.log_path = log_dir / f"devstack-{self.port}.log"
-        self.log_level = log_level
-        self.env = {**os.environ, **EMULATOR_CREDENTIALS, "AWS_DEFAULT_REGION": REGION,
-                    "LOG_LEVEL": log_level, "AWS_EC2_METADATA_DISABLED": "true"}
-        self.env.pop("AWS_ENDPOINT_URL", None)  # devstack starts its own moto
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.emulator_port}"
-
-    def start(self, timeout: float = 60.0) -> Devstack:
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "devstack", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--emulator-port", str(self.emulator_port), "--log-level", self.log_level,
-                 "--queue-name", QUEUE, "--dlq-name", DLQ, "--table-name", TABLE],
-                cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"devstack exited with {self.process.returncode}: "
-                                   f"{self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/items?limit=1", timeout=2):
-                    return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"devstack did not answer in {timeout} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # devstack stops its poller and moto
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)  # the session this script created
-                self.process.wait(timeout=10)
-        self.process = None
-
-    def __enter__(self) -> Devstack:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def devstack(log_dir: Path, log_level: str) -> DevstackProcess:
+    """`python -m devstack` on free ports, with this benchmark's own queue and table names."""
+    port_log = log_dir / f"devstack-{time.monotonic_ns()}.log"
+    return DevstackProcess(port_log, "--log-level", log_level, "--queue-name", QUEUE,
+                           "--dlq-name", DLQ, "--table-name", TABLE,
+                           env={"LOG_LEVEL": log_level, "AWS_EC2_METADATA_DISABLED": "true"})
 
 
 # -- measuring -------------------------------------------------------------------------------------
@@ -222,7 +166,7 @@ class DepthSampler(threading.Thread):
 
 
 def run_scenario(run: Run, args: argparse.Namespace, command: list[str], log_dir: Path) -> Run:
-    with Devstack(log_dir, args.log_level) as stack:
+    with devstack(log_dir, args.log_level) as stack:
         sqs = aws_client("sqs", stack.endpoint_url)
         dynamodb = aws_client("dynamodb", stack.endpoint_url)
         queue_url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]

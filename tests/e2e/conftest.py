@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import decimal
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,65 +20,33 @@ import boto3
 import pytest
 import requests
 
-from devstack.emulator import EMULATOR_CREDENTIALS, free_port
+from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.faults import FaultProxy
+from devstack.process import DevstackProcess
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 REGION = "us-west-2"
 # Failed messages come back after this many seconds (infra's 180 s would make tests crawl).
 VISIBILITY_TIMEOUT = 3
 
 
-class PipelineProcess:
-    def __init__(self, log_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.emulator_port = free_port()
-        self.emulator_url = f"http://127.0.0.1:{self.emulator_port}"
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.proxy = FaultProxy(self.emulator_url).start()
-        environ = {k: v for k, v in os.environ.items()
-                   if k not in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "REPORT_BATCH_ITEM_FAILURES")}
-        environ.update(EMULATOR_CREDENTIALS)
-        environ.update({"AWS_DEFAULT_REGION": REGION, "PYTHONUNBUFFERED": "1",
-                        "AWS_ENDPOINT_URL_DYNAMODB": self.proxy.url, **(env or {})})
-        command = [sys.executable, "-m", "devstack", "--port", str(self.port),
-                   "--emulator-port", str(self.emulator_port),
-                   "--visibility-timeout", str(VISIBILITY_TIMEOUT), *args]
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(command, cwd=PROJECT_DIR, env=environ,
-                                        stdout=self._log, stderr=subprocess.STDOUT)
-        self.http = requests.Session()
-        self._wait_ready()
+class PipelineProcess(DevstackProcess):
+    """The pipeline process, with its DynamoDB traffic through a fault proxy, and client helpers."""
 
-    def _wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.stop()
-                pytest.fail(f"pipeline exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if self.http.get(f"{self.base_url}/items?limit=1", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"pipeline not ready in {timeout} s:\n{self.log()}")
+    def __init__(self, log_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        super().__init__(log_path, "--visibility-timeout", str(VISIBILITY_TIMEOUT), *args)
+        self.emulator_url = self.endpoint_url
+        self.proxy = FaultProxy(self.emulator_url).start()
+        self.env.update({"AWS_ENDPOINT_URL_DYNAMODB": self.proxy.url, **(env or {})})
+        self.http = requests.Session()
+        try:
+            self.start(timeout=30)
+        except RuntimeError as error:
+            self.proxy.stop()
+            pytest.fail(str(error))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # what Ctrl-C does
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().stop()
         self.proxy.stop()
-        self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     # --- client helpers --------------------------------------------------------------------
     def post(self, body: str | bytes, content_type: str = "application/json") -> requests.Response:

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from devstack.emulator import free_port
-from tests.e2e.conftest import PROJECT_DIR, PipelineProcess
+from devstack.process import PROJECT_DIR
+from tests.e2e.conftest import PipelineProcess
 
 pytestmark = pytest.mark.e2e
 
