@@ -16,8 +16,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.attributes import loads
-from chalicelib.commands import parse_command, record_stamp
+from chalicelib.commands import REQUEST_ID, REQUEST_TIME_EPOCH, Stamp, parse_command, record_stamp
 from chalicelib.errors import BatchRetryError, InvalidCommandError
 from chalicelib.logs import current_request_id, get_logger
 from chalicelib.settings import Settings
@@ -35,6 +34,7 @@ class BatchProcessor:
         self.settings = settings
         self._sqs_client_factory = sqs_client_factory
         self._sqs: Any = None  # created on the first failure only: no cost on the common path
+        self._queue_urls: dict[str, str] = {}
 
     def process(self, records: list[SqsRecord]) -> dict[str, Any]:
         failures: list[str] = []
@@ -42,7 +42,7 @@ class BatchProcessor:
             stamp = record_stamp(record)
             token = current_request_id.set(stamp.request_id)
             try:
-                outcome = self._process_one(record)
+                outcome = self._process_one(record, stamp)
                 logger.info(outcome.status, extra={
                     "operation": outcome.operation, "id": outcome.id, "reason": outcome.reason,
                     "duplicate": outcome.duplicate, "messageId": record["messageId"]})
@@ -60,13 +60,20 @@ class BatchProcessor:
                                   f"be retried: {failures}")
         return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
 
-    def _process_one(self, record: SqsRecord) -> Outcome:
-        stamp = record_stamp(record)
+    def _process_one(self, record: SqsRecord, stamp: Stamp) -> Outcome:
         try:
             command = parse_command(record["body"])
         except InvalidCommandError as error:
-            return self.store.reject(stamp, str(error), *_identity(record["body"]))
+            return self.store.reject(stamp, str(error), error.operation, error.item_id)
         return self.store.apply(command, stamp)
+
+    def _queue_url(self, arn: str) -> str:
+        if arn not in self._queue_urls:
+            # arn:aws:sqs:<region>:<account>:<name>
+            _, _, _, _, account, name = arn.split(":", 5)
+            owner = {"QueueOwnerAWSAccountId": account} if account else {}
+            self._queue_urls[arn] = self._sqs.get_queue_url(QueueName=name, **owner)["QueueUrl"]
+        return self._queue_urls[arn]
 
     def _delete_succeeded(self, records: list[SqsRecord], failed: set[str]) -> None:
         done = [r for r in records if r["messageId"] not in failed]
@@ -74,10 +81,7 @@ class BatchProcessor:
             return
         if self._sqs is None:
             self._sqs = self._sqs_client_factory()
-        # arn:aws:sqs:<region>:<account>:<name>
-        _, _, _, _, account, name = done[0]["eventSourceARN"].split(":", 5)
-        owner = {"QueueOwnerAWSAccountId": account} if account else {}
-        queue_url = self._sqs.get_queue_url(QueueName=name, **owner)["QueueUrl"]
+        queue_url = self._queue_url(done[0]["eventSourceARN"])
         for start in range(0, len(done), 10):
             chunk = done[start:start + 10]
             response = self._sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
@@ -85,19 +89,6 @@ class BatchProcessor:
             for failure in response.get("Failed", []):
                 # Harmless: the message comes back and its request is found already handled.
                 logger.warning("delete failed", extra={"failure": failure})
-
-
-def _identity(body: str) -> tuple[str | None, str | None]:
-    """operation and id of an invalid command, where it has them, for its outcome."""
-    try:
-        document = loads(body)
-    except ValueError:
-        return None, None
-    if not isinstance(document, dict):
-        return None, None
-    operation, item_id = document.get("operation"), document.get("id")
-    return (operation if isinstance(operation, str) else None,
-            item_id if isinstance(item_id, str) else None)
 
 
 def single_message_event(body: str, settings: Settings,
@@ -111,9 +102,9 @@ def single_message_event(body: str, settings: Settings,
         "body": body,
         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(now_ms)},
         "messageAttributes": {
-            "requestId": {"stringValue": request_id, "dataType": "String",
-                          "stringListValues": [], "binaryListValues": []},
-            "requestTimeEpoch": {"stringValue": str(now_ms), "dataType": "Number",
+            REQUEST_ID: {"stringValue": request_id, "dataType": "String",
+                         "stringListValues": [], "binaryListValues": []},
+            REQUEST_TIME_EPOCH: {"stringValue": str(now_ms), "dataType": "Number",
                                  "stringListValues": [], "binaryListValues": []},
         },
         "eventSource": "aws:sqs",

@@ -8,8 +8,10 @@ from typing import Any
 from chalicelib import attributes, schema
 from chalicelib.errors import InvalidCommandError
 
-WRITES = ("create", "put", "update", "delete")
 COMMAND_SCHEMA = schema.load_schema()
+# The message attributes the mapping template sets (infra/extension.yaml, SendMessageMethod).
+REQUEST_ID = "requestId"
+REQUEST_TIME_EPOCH = "requestTimeEpoch"
 
 
 @dataclass(frozen=True, order=True)
@@ -27,10 +29,6 @@ class Command:
     item: dict[str, Any] = field(default_factory=dict)
     expected_version: int | None = None
 
-    @property
-    def is_write(self) -> bool:
-        return self.operation in WRITES
-
 
 def parse_command(body: str) -> Command:
     """The command in a message body, or InvalidCommandError saying what is wrong with it."""
@@ -40,7 +38,11 @@ def parse_command(body: str) -> Command:
         raise InvalidCommandError(f"body is not valid JSON: {error}") from error
     problems = schema.errors(COMMAND_SCHEMA, document)
     if problems:
-        raise InvalidCommandError("; ".join(problems))
+        known = document if isinstance(document, dict) else {}
+        operation, item_id = known.get("operation"), known.get("id")
+        raise InvalidCommandError("; ".join(problems),
+                                  operation if isinstance(operation, str) else None,
+                                  item_id if isinstance(item_id, str) else None)
     return Command(
         operation=document["operation"],
         id=document["id"],
@@ -53,8 +55,8 @@ def record_stamp(record: dict[str, Any]) -> Stamp:
     """requestId and requestTimeEpoch set by the mapping template; for a message sent straight to
     the queue, its SQS messageId and SentTimestamp."""
     message_attributes = record.get("messageAttributes") or {}
-    request_id = _attribute(message_attributes, "requestId") or record["messageId"]
-    epoch = _attribute(message_attributes, "requestTimeEpoch")
+    request_id = _attribute(message_attributes, REQUEST_ID) or record["messageId"]
+    epoch = _attribute(message_attributes, REQUEST_TIME_EPOCH)
     if epoch is None or not epoch.isdigit():
         epoch = (record.get("attributes") or {}).get("SentTimestamp", "0")
     return Stamp(int(epoch), request_id)

@@ -10,6 +10,13 @@ class SqsManagerError(Exception):
 class InvalidCommandError(SqsManagerError):
     """The message body is not a valid command: rejected for good, never retried."""
 
+    def __init__(self, message: str, operation: str | None = None,
+                 item_id: str | None = None) -> None:
+        super().__init__(message)
+        # What the body said, where it said it: recorded in the rejected outcome.
+        self.operation = operation
+        self.item_id = item_id
+
 
 class ItemTooLargeError(InvalidCommandError):
     """The item would not fit DynamoDB's 400 KB item limit."""

@@ -23,7 +23,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.attributes import AttributeValue, check_item_size, from_map, to_map
+from chalicelib.attributes import (
+    AttributeValue,
+    check_item_size,
+    check_number,
+    from_map,
+    to_map,
+)
 from chalicelib.commands import Command, Stamp
 from chalicelib.errors import (
     InvalidCommandError,
@@ -130,7 +136,7 @@ class ItemStore:
             self._call(self.client.put_item, **self._outcome_put(outcome, stamp))
         except ClientError as error:
             if _code(error) == "ConditionalCheckFailedException":
-                return self._existing_outcome(error, outcome)
+                return self._already_handled(error.response.get("Item"), outcome)
             if _code(error) == "ValidationException" and outcome.item is not None:
                 # The item read is too big to copy into an outcome: record the read without it.
                 return self._record(Outcome(
@@ -168,6 +174,9 @@ class ItemStore:
         elif command.operation == "update":
             sets, removes = [], []
             for index, (name, value) in enumerate(command.item.items()):
+                if name == "":
+                    raise InvalidCommandError("item: DynamoDB does not allow an empty attribute "
+                                              "name")
                 names[f"#a{index}"] = name
                 if value is None:
                     removes.append(f"#item.#a{index}")
@@ -181,13 +190,13 @@ class ItemStore:
         else:  # delete: a tombstone, so that older writes delivered later stay rejected
             values[":true"] = {"BOOL": True}
             values[":expires"] = {"N": str(int(self.clock()) + self.settings.tombstone_ttl_seconds)}
-            expression = (f"SET #deleted = :true, #version = if_not_exists(#version, :zero), "
-                          f"#expires = :expires, {stamp_set} REMOVE #item")
+            expression = (f"SET #deleted = :true, #version = if_not_exists(#version, :zero) + "
+                          f":one, #expires = :expires, {stamp_set} REMOVE #item")
         if command.expected_version is not None:
             if command.expected_version == 0:
                 conditions.append(ABSENT)
             else:
-                values[":ev"] = {"N": str(command.expected_version)}
+                values[":ev"] = {"N": check_number(command.expected_version, "expectedVersion")}
                 conditions.append("(#version = :ev AND attribute_not_exists(#deleted))")
         condition = " AND ".join(conditions)
         # DynamoDB refuses placeholders that the expressions do not use.
@@ -239,7 +248,8 @@ class ItemStore:
         reasons = error.response.get("CancellationReasons") or [{}, {}]
         item_reason, outcome_reason = reasons[0], reasons[1]
         if outcome_reason.get("Code") == "ConditionalCheckFailed":
-            return self._outcome_from_record(outcome_reason.get("Item"), stamp, command)
+            return self._already_handled(outcome_reason.get("Item"), Outcome(
+                stamp.request_id, "applied", command.operation, command.id))
         if item_reason.get("Code") == "ConditionalCheckFailed":
             old = item_reason.get("Item")
             why = explain_conflict(command, stamp, from_map(old) if old else None)
@@ -256,18 +266,13 @@ class ItemStore:
             return self.reject(stamp, _size_reason(messages[0]), command.operation, command.id)
         raise TransientError(f"transaction cancelled for an unknown reason: {reasons}")
 
-    def _existing_outcome(self, error: ClientError, fallback: Outcome) -> Outcome:
-        record = error.response.get("Item")
+    @staticmethod
+    def _already_handled(record: dict[str, AttributeValue] | None, fallback: Outcome) -> Outcome:
+        """The outcome a previous delivery recorded (DynamoDB returned it with the failed
+        condition), or, if DynamoDB did not, what this delivery would have recorded."""
         if record is None:
             return Outcome(fallback.request_id, fallback.status, fallback.operation, fallback.id,
                            fallback.reason, duplicate=True)
-        return _outcome_from_attributes(from_map(record), duplicate=True)
-
-    def _outcome_from_record(self, record: dict[str, AttributeValue] | None, stamp: Stamp,
-                             command: Command) -> Outcome:
-        if record is None:
-            return Outcome(stamp.request_id, "applied", command.operation, command.id,
-                           duplicate=True)
         return _outcome_from_attributes(from_map(record), duplicate=True)
 
     # -- reads --------------------------------------------------------------------------------
@@ -382,8 +387,9 @@ def _code(error: ClientError) -> str:
 
 
 def _is_size_error(message: str) -> bool:
-    # "Item size has exceeded the maximum allowed size", "Item size to update has exceeded ..."
-    return "size" in message.lower() and "exceeded" in message.lower()
+    # "Item size has exceeded the maximum allowed size", "Item size to update has exceeded ...";
+    # not "Expression size has exceeded ...", which is no fault of the item's.
+    return "item size" in message.lower() and "exceeded" in message.lower()
 
 
 def _size_reason(message: str) -> str:

@@ -90,13 +90,29 @@ def test_expected_version_guards_writes(client: Client, store: ItemStore) -> Non
                        '"expectedVersion": 1}')["status"] == "applied"
     assert client.send('{"operation": "delete", "id": "v", "expectedVersion": 2}')["status"] \
         == "applied"
-    # Re-created after a delete, versions go on: an old expectedVersion can never match again.
+    # A delete is a write (version 3); re-created, the item goes on counting, so an old
+    # expectedVersion does not match again (while the tombstone lasts: TOMBSTONE_TTL_DAYS).
     client.send('{"operation": "create", "id": "v", "item": {}}')
-    assert store.get_item("v")["version"] == 3
+    assert store.get_item("v")["version"] == 4
 
 
 def test_delete_of_a_missing_item_is_applied(client: Client) -> None:
     assert client.send('{"operation": "delete", "id": "ghost"}')["status"] == "applied"
+
+
+@pytest.mark.parametrize("body, reason", [
+    ('{"operation": "update", "id": "x", "item": {"": null}}', "empty attribute name"),
+    ('{"operation": "update", "id": "x", "item": {"": 1}}', "empty attribute name"),
+    ('{"operation": "put", "id": "x", "item": {}, "expectedVersion": %s}' % ("9" * 40),
+     "40 significant digits"),
+])
+def test_what_dynamodb_would_refuse_is_rejected_not_retried(client: Client, body: str,
+                                                            reason: str) -> None:
+    """DynamoDB answers these with a ValidationException (moto may not): rejecting them up front
+    keeps them out of the retries and the DLQ on AWS too."""
+    client.send('{"operation": "create", "id": "x", "item": {"v": 1}}')
+    outcome = client.send(body)
+    assert outcome["status"] == "rejected" and reason in outcome["reason"], outcome
 
 
 def test_a_redelivered_request_has_no_second_effect(client: Client, store: ItemStore) -> None:

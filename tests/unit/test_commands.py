@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from chalicelib.commands import Command, Stamp, parse_command, record_stamp
+from chalicelib.errors import InvalidCommandError
 from chalicelib.store import explain_conflict
 
 
@@ -12,7 +15,15 @@ def test_parse_keeps_item_exact() -> None:
     command = parse_command('{"operation": "put", "id": "a", "item": {"x": 0.1}, '
                             '"expectedVersion": 2}')
     assert command == Command("put", "a", {"x": Decimal("0.1")}, 2)
-    assert command.is_write and not parse_command('{"operation":"read","id":"a"}').is_write
+
+
+def test_an_invalid_command_still_says_what_it_named() -> None:
+    with pytest.raises(InvalidCommandError) as raised:
+        parse_command('{"operation": "create", "id": "no-item"}')
+    assert (raised.value.operation, raised.value.item_id) == ("create", "no-item")
+    with pytest.raises(InvalidCommandError) as raised:
+        parse_command('{"operation": 7, "id": ["x"]}')
+    assert (raised.value.operation, raised.value.item_id) == (None, None)
 
 
 def test_stamp_comes_from_message_attributes() -> None:
@@ -46,3 +57,12 @@ def test_conflicts_are_explained() -> None:
         explain_conflict(Command("put", "a", {}, 2), stamp, item))
     assert "expected version 2, but item 'a' does not exist" in str(
         explain_conflict(Command("put", "a", {}, 2), stamp, None))
+
+
+def test_only_item_size_errors_are_the_items_fault() -> None:
+    from chalicelib.store import _is_size_error
+
+    assert _is_size_error("Item size has exceeded the maximum allowed size")
+    assert _is_size_error("Item size to update has exceeded the maximum allowed size")
+    assert not _is_size_error("Invalid UpdateExpression: Expression size has exceeded the "
+                              "maximum allowed size")
