@@ -81,10 +81,23 @@ def test_oversized_message_is_413(spec: GatewaySpec) -> None:
 
 
 @pytest.mark.parametrize("message", ["plain", "it's \"quoted\" \\ / & < ü 😀", ""])
-def test_other_sqs_client_errors_are_400_json(spec: GatewaySpec, message: str) -> None:
-    status, body = render_response(spec, 403, sqs_error(message, "AccessDenied"))
+@pytest.mark.parametrize("code", ["InvalidParameterValue", "InvalidMessageContents",
+                                  "AWS.SimpleQueueService.InvalidParameterValue"])
+def test_sqs_errors_caused_by_the_request_are_400_json(spec: GatewaySpec, message: str,
+                                                       code: str) -> None:
+    status, body = render_response(spec, 400, sqs_error(message, code))
     assert status == 400
     assert body == {"message": message or "request rejected by the queue"}
+
+
+@pytest.mark.parametrize("status, code", [
+    (403, "AccessDenied"), (400, "AWS.SimpleQueueService.NonExistentQueue"),
+    (400, "KMS.DisabledException"), (403, "InvalidClientTokenId")])
+def test_sqs_errors_that_are_ours_are_500_so_clients_retry(spec: GatewaySpec, status: int,
+                                                           code: str) -> None:
+    answered, body = render_response(spec, status, sqs_error("denied", code))
+    assert answered == 500
+    assert code in body["message"] and "retry" in body["message"]
 
 
 def test_sqs_server_errors_are_503(spec: GatewaySpec) -> None:
@@ -108,3 +121,8 @@ def test_substitute_leaves_no_vtl_evaluation() -> None:
     context = new_context(requestId="r")
     assert substitute("#if(x)$context.requestId $context.nothing ${context.requestId}", context) \
         == "#if(x)r  r"
+
+
+def test_an_sqs_error_without_a_code_is_ours(spec: GatewaySpec) -> None:
+    status, body = render_response(spec, 400, {})
+    assert status == 500 and "no error code" in body["message"]
