@@ -8,6 +8,7 @@ exact. dumps() writes them back the same way (json.dumps would need floats).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,37 +26,38 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | bytes, parse_float: Callable[[str], Any] = Decimal) -> Any:
     """json.loads that keeps every number exact and refuses NaN, Infinity and absurd nesting."""
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(text, parse_float=parse_float, parse_constant=_reject_constant)
     except RecursionError as error:
         raise ValueError("JSON nested too deeply") from error
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, separators: tuple[str, str] = (", ", ": ")) -> str:
     """json.dumps that writes ints and Decimals as their exact decimal text."""
     parts: list[str] = []
-    _encode(value, parts)
+    _encode(value, parts, separators)
     return "".join(parts)
 
 
-def _encode(value: Any, out: list[str]) -> None:
-    if isinstance(value, dict):
+def _encode(value: Any, out: list[str], separators: tuple[str, str]) -> None:
+    item_separator, key_separator = separators
+    if isinstance(value, Mapping):
         out.append("{")
         for index, (key, member) in enumerate(value.items()):
             if index:
-                out.append(", ")
-            out.append(json.dumps(key, ensure_ascii=False))
-            out.append(": ")
-            _encode(member, out)
+                out.append(item_separator)
+            out.append(json.dumps(str(key), ensure_ascii=False))
+            out.append(key_separator)
+            _encode(member, out, separators)
         out.append("}")
     elif isinstance(value, list | tuple):
         out.append("[")
         for index, member in enumerate(value):
             if index:
-                out.append(", ")
-            _encode(member, out)
+                out.append(item_separator)
+            _encode(member, out, separators)
         out.append("]")
     elif isinstance(value, Decimal):
         out.append(str(value))

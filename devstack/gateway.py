@@ -245,9 +245,14 @@ def handler_class(ingest: Ingest) -> type[ChaliceRequestHandler]:
         # ACK held every response about 40 ms.
         disable_nagle_algorithm = True
 
+        matcher: DecodingRouteMatcher | None = None  # one for the server, not one per request
+
         def _generic_handle(self) -> None:
             converter = self.local_gateway.event_converter
-            converter._route_matcher = DecodingRouteMatcher(converter._route_matcher.route_urls)
+            cls = type(self)
+            if cls.matcher is None:
+                cls.matcher = DecodingRouteMatcher(converter._route_matcher.route_urls)
+            converter._route_matcher = cls.matcher
             super()._generic_handle()
 
         # The base class binds these to its own _generic_handle: rebind them to ours.

@@ -18,7 +18,6 @@ from scripts.cfn_yaml import load_template
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_TEMPLATE = PROJECT_DIR / "infra" / "extension.yaml"
-SCHEMA_FILE = PROJECT_DIR / "chalicelib" / "command.schema.json"
 
 
 class TemplateError(ValueError):
@@ -158,18 +157,18 @@ class InfraTemplate:
                 break
             parts.insert(0, str(props["PathPart"]))
             resource_ref = props.get("ParentId")
-        return "/" + "/".join(parts) if parts else "/SQSManager"
+        if not parts:
+            raise TemplateError("the ingest method's resource path is not in the template")
+        return "/" + "/".join(parts)
 
     def _model_schema(self, model_id: str) -> dict[str, Any]:
-        if model_id in self.resources:
-            schema = self.properties(model_id).get("Schema")
-            if isinstance(schema, str):
-                schema = json.loads(schema)
-            if isinstance(schema, dict):
-                return schema
-        # The model is kept in sync with this file by a test; fall back to it.
-        loaded: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-        return loaded
+        # The deployed model, not chalicelib's file: a drift between them must show locally too.
+        schema = self.properties(model_id).get("Schema") if model_id in self.resources else None
+        if isinstance(schema, str):
+            schema = json.loads(schema)
+        if not isinstance(schema, dict):
+            raise TemplateError(f"model {model_id!r} with a Schema is not in the template")
+        return schema
 
     def _gateway_responses(self) -> dict[str, GatewayResponse]:
         found: dict[str, GatewayResponse] = {}

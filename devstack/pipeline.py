@@ -113,9 +113,9 @@ class Pipeline:
             self.emulator = MotoServer(self.host, self.emulator_port).launch()
             self.endpoint_url = self.emulator.endpoint_url
         infra = InfraTemplate(self.infra_path)
-        report = os.environ.get("REPORT_BATCH_ITEM_FAILURES",
-                                "true" if self.honour_batch_item_failures else "false")
-        # The handler's mode must match the (simulated) event source mapping's setting.
+        # The handler's mode follows the (simulated) event source mapping's setting, as the two
+        # deploy paths set it: a mismatch would lose failed messages.
+        report = "true" if self.honour_batch_item_failures else "false"
         env = {"TABLE_NAME": self.table_name, "QUEUE_NAME": self.queue_name,
                "AWS_ENDPOINT_URL": self.endpoint_url, "REPORT_BATCH_ITEM_FAILURES": report,
                "AWS_DEFAULT_REGION": region()}

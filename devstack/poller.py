@@ -22,6 +22,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Chalice, SQSEventConfig
 
+from chalicelib.commands import record_stamp
+
 LOG = logging.getLogger("devstack.poller")
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -82,8 +84,8 @@ def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[
 
 
 def request_id_of(record: dict[str, Any]) -> str:
-    value = (record.get("messageAttributes") or {}).get("requestId") or {}
-    return str(value.get("stringValue") or "-")
+    """The requestId the consumer will use (the messageId for a message without attributes)."""
+    return record_stamp(record).request_id
 
 
 class SqsPoller:
@@ -181,8 +183,9 @@ class SqsPoller:
         except Exception as error:
             why = f"handler raised {type(error).__name__}: {error}"
             for record in records:
-                # In safe mode the handler deleted what it handled before raising.
-                if self._outcome(record) is not None:
+                # In safe mode the handler deleted what it handled before raising. (Looking
+                # that up costs a read per message: only when someone reads the log line.)
+                if LOG.isEnabledFor(logging.INFO) and self._outcome(record) is not None:
                     self._log_done(record, " (handled, then the batch raised)")
                 else:
                     self._log_retry(record, why)
@@ -213,7 +216,7 @@ class SqsPoller:
 
     def _outcome(self, record: dict[str, Any]) -> dict[str, Any] | None:
         request_id = request_id_of(record)
-        if self.outcome_lookup is None or request_id == "-":
+        if self.outcome_lookup is None:
             return None
         try:
             return self.outcome_lookup(request_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -21,6 +20,8 @@ from urllib.parse import quote_plus, unquote_plus
 import airspeed
 import airspeed.operators as vtl_ops
 from jsonpath_ng.ext import parse as jsonpath_parse
+
+from chalicelib.attributes import dumps, loads
 
 
 def _condition(self: Any, namespace: Any, loader: Any) -> bool:
@@ -36,33 +37,15 @@ class JsonNumber(Decimal):
     """A JSON number kept exactly as written (0.1 stays 0.1, big integers stay whole)."""
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def loads_exact(text: str) -> Any:
-    """json.loads keeping numbers exact; refuses NaN/Infinity and absurd nesting, as JSON
-    parsers in API Gateway do (ValueError either way)."""
-    try:
-        return json.loads(text, parse_float=JsonNumber, parse_int=int,
-                          parse_constant=_reject_constant)
-    except RecursionError as error:
-        raise ValueError("JSON nested too deeply") from error
+    """chalicelib's exact JSON parser (refuses NaN, Infinity and absurd nesting, as API Gateway
+    does), with numbers that VTL prints as written."""
+    return loads(text, parse_float=JsonNumber)
 
 
 def dumps_compact(value: Any) -> str:
     """Compact JSON (like API Gateway's `$input.json`), with exact numbers."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Mapping):
-        items = (f"{json.dumps(str(k), ensure_ascii=False)}:{dumps_compact(v)}"
-                 for k, v in value.items())
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(dumps_compact(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
+    return dumps(value, separators=(",", ":"))
 
 
 def _java_string(value: Any) -> str:

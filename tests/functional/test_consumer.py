@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
-from chalicelib import BatchRetryError, OutcomeNotFoundError
+from chalicelib import BatchRetryError, OutcomeNotFoundError, Stamp
+from chalicelib.commands import record_stamp
 from devstack.poller import SqsPoller, lambda_record
 from devstack.redrive import redrive
 from devstack.resources import Resources
@@ -261,3 +262,18 @@ def test_requests_redriven_from_the_dlq_apply_once_and_keep_their_time(
     send(sqs, resources, '{"operation": "put", "id": "y", "item": {"v": "old"}}', "r-y", 1500)
     drain(poller)
     assert app.store.get_item("y")["version"] == 1
+
+
+def test_a_redriven_message_without_attributes_keeps_its_identity(
+        resources: Resources, sqs: Any) -> None:
+    """Sent straight to the queue, a request is known by messageId and SentTimestamp; a move
+    changes both, so the redrive pins them as message attributes."""
+    sqs.send_message(QueueUrl=resources.dlq_url, MessageBody='{"operation": "delete", "id": "r"}')
+    original = sqs.receive_message(QueueUrl=resources.dlq_url, AttributeNames=["All"],
+                                   VisibilityTimeout=0)["Messages"][0]
+    assert redrive(sqs, resources.dlq_url, resources.queue_url) == 1
+    moved = sqs.receive_message(QueueUrl=resources.queue_url, AttributeNames=["All"],
+                                MessageAttributeNames=["All"])["Messages"][0]
+    record = lambda_record(moved, resources.queue_arn, "us-west-2")
+    assert record_stamp(record) == Stamp(int(original["Attributes"]["SentTimestamp"]),
+                                         original["MessageId"])
