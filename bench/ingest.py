@@ -39,6 +39,7 @@ from typing import Any
 
 from bench.stats import machine, table
 from devstack.process import PROJECT_DIR, DevstackProcess
+from devstack.resources import queue_depth
 
 AUTOCANNON_PIN = "autocannon@9.0.0"
 QUEUE, DLQ, TABLE = "bench-ingest-queue", "bench-ingest-dlq", "bench-ingest-table"
@@ -113,13 +114,6 @@ def post_command(url: str, item_id: str) -> int:
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return int(response.status)
-
-
-def queue_depth(sqs: Any, queue_url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return (int(attributes["ApproximateNumberOfMessages"])
-            + int(attributes["ApproximateNumberOfMessagesNotVisible"]))
 
 
 def count_outcomes(dynamodb: Any, status: str | None = None) -> int:

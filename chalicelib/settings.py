@@ -7,6 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DAY = 86_400
+# The names the local pipeline gives its resources (and the `local` stage in .chalice/config.json,
+# checked by a test). Lambda always has TABLE_NAME and QUEUE_NAME set.
+LOCAL_TABLE = "sqs-manager-local-table"
+LOCAL_QUEUE = "sqs-manager-local-queue"
+LOCAL_DLQ = "sqs-manager-local-dlq"
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,8 @@ class Settings:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         return cls(
-            table_name=environ.get("TABLE_NAME", "sqs-manager-local-table"),
-            queue_name=environ.get("QUEUE_NAME", "sqs-manager-local-queue"),
+            table_name=environ.get("TABLE_NAME", LOCAL_TABLE),
+            queue_name=environ.get("QUEUE_NAME", LOCAL_QUEUE),
             outcome_ttl_seconds=int(float(environ.get("OUTCOME_TTL_DAYS", "7")) * DAY),
             tombstone_ttl_seconds=int(float(environ.get("TOMBSTONE_TTL_DAYS", "30")) * DAY),
             report_batch_item_failures=_flag(environ.get("REPORT_BATCH_ITEM_FAILURES", "false")),

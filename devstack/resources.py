@@ -15,14 +15,13 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from chalicelib.settings import LOCAL_DLQ, LOCAL_QUEUE, LOCAL_TABLE
 from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.infra import InfraTemplate, resolve
 
 LOG = logging.getLogger("devstack.resources")
 
-DEFAULT_QUEUE = "sqs-manager-local-queue"
-DEFAULT_DLQ = "sqs-manager-local-dlq"
-DEFAULT_TABLE = "sqs-manager-local-table"
+DEFAULT_QUEUE, DEFAULT_DLQ, DEFAULT_TABLE = LOCAL_QUEUE, LOCAL_DLQ, LOCAL_TABLE
 
 # CloudFormation AWS::SQS::Queue properties that are SQS queue attributes.
 _QUEUE_ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
@@ -150,3 +149,12 @@ def ensure_resources(endpoint_url: str | None, infra: InfraTemplate | None = Non
         visibility_timeout=int(current.get("VisibilityTimeout", 30)),
         maximum_message_size=int(current.get("MaximumMessageSize", 262144)),
     )
+
+
+def queue_depth(sqs: Any, queue_url: str, in_flight: bool = True) -> int:
+    """Messages in a queue: waiting, plus (by default) received and not yet deleted."""
+    names = ["ApproximateNumberOfMessages"]
+    if in_flight:
+        names.append("ApproximateNumberOfMessagesNotVisible")
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes.get(name, 0)) for name in names)

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from devstack.emulator import MotoServer, free_port
-from devstack.resources import ensure_resources
+from devstack.resources import DEFAULT_DLQ, ensure_resources
 
 pytestmark = pytest.mark.e2e
 PROJECT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def chalice_local(moto_server: MotoServer, tmp_path: Path) -> Iterator[str]:
     stage["AWS_ENDPOINT_URL"] = moto_server.endpoint_url
     config_path.write_text(json.dumps(config))
     ensure_resources(moto_server.endpoint_url, queue_name=stage["QUEUE_NAME"],
-                     table_name=stage["TABLE_NAME"], dlq_name=stage["QUEUE_NAME"] + "-dlq")
+                     table_name=stage["TABLE_NAME"], dlq_name=DEFAULT_DLQ)
     port = free_port()
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("chalice")), "local", "--stage", "local",

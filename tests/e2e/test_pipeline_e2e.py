@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from devstack.faults import THROTTLE, Fault
+from devstack.resources import DEFAULT_DLQ
 from devstack.vtl import dumps_compact
 from tests.e2e.conftest import PipelineProcess, unique
 
@@ -89,16 +90,16 @@ def test_fits_the_queue_but_not_dynamodb_is_rejected_with_a_size_reason(
     request_id = pipeline.submit({"operation": "create", "id": item_id, "item": {"blob": blob}})
     outcome = pipeline.outcome(request_id)
     assert outcome["status"] == "rejected"
-    assert "size" in outcome["reason"].lower() or "400 kb" in outcome["reason"].lower()
+    assert "400 KB" in outcome["reason"] and "item size limit" in outcome["reason"]
     assert pipeline.item(item_id)[0] == 404
 
 
-def test_over_the_queue_limit_is_a_4xx_json_error(pipeline: PipelineProcess) -> None:
+def test_over_the_queue_limit_is_413_json(pipeline: PipelineProcess) -> None:
     for size in (1024 * 1024 + 1, 2 * 1024 * 1024):
         body = json.dumps({"operation": "create", "id": unique("huge"),
                            "item": {"blob": "x" * size}})
         response = pipeline.post(body)
-        assert 400 <= response.status_code < 500, response.text
+        assert response.status_code == 413, response.text
         assert response.headers["Content-Type"] == "application/json"
         assert "shorter than" in response.json()["message"]
 
@@ -139,7 +140,7 @@ def test_a_message_failing_every_time_ends_in_the_dlq_others_unaffected(
     poison_id = unique("poison")
     fault = pipeline.proxy.add(Fault(poison_id, THROTTLE, times=None))
     sqs = pipeline.sqs()
-    dlq_url = sqs.get_queue_url(QueueName="sqs-manager-local-dlq")["QueueUrl"]
+    dlq_url = sqs.get_queue_url(QueueName=DEFAULT_DLQ)["QueueUrl"]
     try:
         poison = pipeline.submit({"operation": "create", "id": poison_id, "item": {"p": 1}})
         good = [pipeline.submit({"operation": "create", "id": unique("good"), "item": {"g": i}})

@@ -21,7 +21,7 @@ from chalicelib import BatchRetryError, OutcomeNotFoundError, Stamp
 from chalicelib.commands import record_stamp
 from devstack.poller import SqsPoller, lambda_record
 from devstack.redrive import redrive
-from devstack.resources import Resources
+from devstack.resources import Resources, queue_depth
 
 THROTTLED = json.dumps({
     "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -88,21 +88,17 @@ def drain(poller: SqsPoller, rounds: int = 8) -> int:
     for _ in range(rounds):
         received = poller.poll_once()
         total += received
-        if not received and not queue_depth(poller):
+        if not received and not depth(poller):
             break
     return total
 
 
-def queue_depth(poller: SqsPoller) -> int:
-    attributes = poller.sqs.get_queue_attributes(QueueUrl=poller.queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return sum(int(value) for value in attributes.values())
+def depth(poller: SqsPoller) -> int:
+    return queue_depth(poller.sqs, poller.queue_url)
 
 
 def dlq_depth(sqs: Any, resources: Resources) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=resources.dlq_url, AttributeNames=[
-        "ApproximateNumberOfMessages"])["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"])
+    return queue_depth(sqs, resources.dlq_url, in_flight=False)
 
 
 def outcome(app: ModuleType, request_id: str) -> dict[str, Any]:
@@ -130,7 +126,7 @@ def test_a_batch_is_applied_and_bad_messages_are_rejected_not_retried(
     assert "not valid JSON" in outcome(app, "r-json")["reason"]
     assert "does not exist" in outcome(app, "r-missing")["reason"]
     assert app.store.get_item("b")["version"] == 1
-    assert queue_depth(poller) == 0
+    assert depth(poller) == 0
 
 
 def test_with_report_batch_item_failures_only_failed_messages_come_back(
@@ -195,7 +191,7 @@ def test_a_message_that_always_fails_ends_in_the_dlq_and_nothing_else_is_affecte
     dead = sqs.receive_message(QueueUrl=resources.dlq_url, MaxNumberOfMessages=10,
                                MessageAttributeNames=["All"]).get("Messages", [])
     assert [m["MessageAttributes"]["requestId"]["StringValue"] for m in dead] == ["r-poison"]
-    assert queue_depth(poller) == 0
+    assert depth(poller) == 0
 
 
 def test_chalice_test_client_invokes_the_handler(

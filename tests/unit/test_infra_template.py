@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint
 
+from chalicelib.settings import LOCAL_QUEUE, LOCAL_TABLE
 from scripts import cfn_yaml, standalone_template, sync_schema, write_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -367,8 +368,8 @@ def test_config_prod1_stage(config: dict[str, Any]) -> None:
 def test_config_local_stage(config: dict[str, Any]) -> None:
     env = config["stages"]["local"]["environment_variables"]
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
-    assert env["TABLE_NAME"] == "sqs-manager-local-table"
-    assert env["QUEUE_NAME"] == "sqs-manager-local-queue"
+    assert env["TABLE_NAME"] == LOCAL_TABLE
+    assert env["QUEUE_NAME"] == LOCAL_QUEUE
     assert env["DEBUG_ROUTES"] == "1"
     assert env["REPORT_BATCH_ITEM_FAILURES"] == "true"
 
