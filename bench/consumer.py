@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from bench.stats import machine, median, percentile, table
+from chalicelib.store import ITEM_PREFIX, REQUEST_PREFIX
 from devstack.poller import lambda_record as poller_lambda_record
 
 WRITES_PER_ITEM = 8
@@ -133,7 +134,7 @@ class NaiveStore:
         from chalicelib.attributes import to_attribute, to_map
         from chalicelib.store import Outcome
 
-        key = {"pk": {"S": f"item#{command.id}"}}
+        key = {"pk": {"S": ITEM_PREFIX + command.id}}
         if command.operation in ("create", "put"):
             self.client.put_item(TableName=self.table, Item={
                 **key, "id": {"S": command.id}, "item": {"M": to_map(command.item)}})
@@ -162,7 +163,7 @@ class NaiveStore:
         return outcome
 
     def _put_outcome(self, outcome: Any) -> None:
-        record = {"pk": {"S": f"request#{outcome.request_id}"},
+        record = {"pk": {"S": REQUEST_PREFIX + outcome.request_id},
                   "requestId": {"S": outcome.request_id}, "status": {"S": outcome.status}}
         if outcome.operation:
             record["operation"] = {"S": outcome.operation}
@@ -219,12 +220,6 @@ class CountingStore:
         return outcome
 
 
-def create_table(client: Any, name: str) -> None:
-    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-
-
 def final_items(client: Any, table_name: str, deadline: float) -> dict[str, dict[str, Any] | None]:
     from chalicelib.attributes import from_map
 
@@ -234,7 +229,7 @@ def final_items(client: Any, table_name: str, deadline: float) -> dict[str, dict
         response = client.scan(**request)
         for record in response.get("Items", []):
             value = from_map(record)
-            if not str(value["pk"]).startswith("item#"):
+            if not str(value["pk"]).startswith(ITEM_PREFIX):
                 continue
             found[value["id"]] = None if value.get("deleted") else dict(value.get("item", {}))
         if "LastEvaluatedKey" not in response or time.monotonic() > deadline:
@@ -247,11 +242,14 @@ def run_scenario(name: str, store_kind: str, shuffled: bool, count: int, seed: i
                  max_seconds: float) -> Result:
     from chalicelib import BatchProcessor, ItemStore, Settings
     from chalicelib.store import dynamodb_client
+    from devstack.resources import ensure_resources
 
     run = name.replace(" ", "-").replace("+", "")
     table_name = f"bench-{run}"
     client = dynamodb_client()  # the project's client: same retry and timeout config
-    create_table(client, table_name)
+    # The table as infra/extension.yaml defines it (and a queue pair the runs do not use).
+    ensure_resources(os.environ["AWS_ENDPOINT_URL"], queue_name=f"{table_name}-queue",
+                     dlq_name=f"{table_name}-dlq", table_name=table_name)
     result = Result(name)
 
     def count_call(**_: Any) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import machine, table
+from chalicelib.store import REQUEST_PREFIX
 from devstack.process import PROJECT_DIR, DevstackProcess
 from devstack.resources import queue_depth
 
@@ -121,7 +122,7 @@ def count_outcomes(dynamodb: Any, status: str | None = None) -> int:
         "TableName": TABLE, "Select": "COUNT",
         "FilterExpression": "begins_with(#pk, :prefix)",
         "ExpressionAttributeNames": {"#pk": "pk"},
-        "ExpressionAttributeValues": {":prefix": {"S": "request#"}},
+        "ExpressionAttributeValues": {":prefix": {"S": REQUEST_PREFIX}},
     }
     if status is not None:
         request["FilterExpression"] += " AND #status = :status"
