@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalice import BadRequestError, Chalice, NotFoundError, Response
+from chalice import BadRequestError, Chalice, IAMAuthorizer, NotFoundError, Response
 
 from chalicelib import (
     BatchProcessor,
@@ -44,13 +44,17 @@ def handle_messages(event: Any) -> dict[str, Any]:
     return processor.process([record.to_dict() for record in event])
 
 
+# Items and outcomes are the users' data: reads need IAM (SigV4) unless the stage opts out.
+read_auth = IAMAuthorizer() if settings.read_api_auth == "iam" else None
+
+
 def _json(body: Any, status_code: int = 200) -> Response:
     # dumps() keeps DynamoDB numbers exact (Decimal), which Chalice's own encoder would not.
     return Response(body=dumps(body), status_code=status_code,
                     headers={"Content-Type": "application/json"})
 
 
-@app.route("/items/{item_id}", methods=["GET"])
+@app.route("/items/{item_id}", methods=["GET"], authorizer=read_auth)
 def get_item(item_id: str) -> Response:
     try:
         return _json(store.get_item(item_id))
@@ -58,7 +62,7 @@ def get_item(item_id: str) -> Response:
         raise NotFoundError(str(error)) from error
 
 
-@app.route("/items", methods=["GET"])
+@app.route("/items", methods=["GET"], authorizer=read_auth)
 def list_items() -> Response:
     request = app.current_request
     params: Mapping[str, str] = (request.query_params if request else None) or {}
@@ -69,7 +73,7 @@ def list_items() -> Response:
     return _json(page)
 
 
-@app.route("/requests/{request_id}", methods=["GET"])
+@app.route("/requests/{request_id}", methods=["GET"], authorizer=read_auth)
 def get_request(request_id: str) -> Response:
     try:
         return _json(store.get_outcome(request_id))

@@ -27,6 +27,9 @@ class Settings:
     # deletes what succeeded itself and raises: see batch.py.
     report_batch_item_failures: bool = False
     debug_routes: bool = False
+    # "iam": the read API answers only SigV4-signed callers with execute-api:Invoke. Only the
+    # local stage says "none" (chalice local cannot check IAM anyway).
+    read_api_auth: str = "iam"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -37,6 +40,7 @@ class Settings:
             tombstone_ttl_seconds=int(float(environ.get("TOMBSTONE_TTL_DAYS", "30")) * DAY),
             report_batch_item_failures=_flag(environ.get("REPORT_BATCH_ITEM_FAILURES", "false")),
             debug_routes=_flag(environ.get("DEBUG_ROUTES", "0")),
+            read_api_auth=environ.get("READ_API_AUTH", "iam").strip().lower(),
         )
 
 

@@ -24,3 +24,16 @@ def test_the_local_stage_adds_the_debug_route(monkeypatch: pytest.MonkeyPatch) -
     app = importlib.import_module("app")
     assert "/debug/consume" in app.app.routes
     sys.modules.pop("app", None)
+
+
+def test_reads_need_iam_unless_the_stage_opts_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("READ_API_AUTH", raising=False)
+    sys.modules.pop("app", None)
+    app = importlib.import_module("app")
+    for path in ("/items/{item_id}", "/items", "/requests/{request_id}"):
+        assert type(app.app.routes[path]["GET"].authorizer).__name__ == "IAMAuthorizer"
+    monkeypatch.setenv("READ_API_AUTH", "none")
+    sys.modules.pop("app", None)
+    app = importlib.import_module("app")
+    assert app.app.routes["/items"]["GET"].authorizer is None
+    sys.modules.pop("app", None)
