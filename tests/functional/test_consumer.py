@@ -3,7 +3,8 @@ local poller with Lambda's semantics, in both deploy paths' configurations:
 - ReportBatchItemFailures on the mapping (chalice package + merge template): failures are
   reported and only they come back;
 - no such setting (chalice deploy): the handler deletes what succeeded and raises.
-Transient DynamoDB failures are injected at the HTTP level, into botocore's send."""
+Transient DynamoDB failures are injected at the HTTP level, by devstack's fault proxy between the
+consumer and the emulator."""
 
 from __future__ import annotations
 
@@ -15,57 +16,34 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from chalicelib import BatchRetryError, OutcomeNotFoundError, Stamp
 from chalicelib.commands import record_stamp
+from devstack.faults import Fault, FaultProxy
 from devstack.poller import SqsPoller, lambda_record
 from devstack.redrive import redrive
 from devstack.resources import Resources, queue_depth
 
-THROTTLED = json.dumps({
-    "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-    "message": "injected throttling"}).encode()
 
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.body
-
-
-class Faults:
-    """Answers DynamoDB writes that mention `marker` with a throttling error, `times` times."""
-
-    def __init__(self) -> None:
-        self.rules: dict[str, float] = {}
-        self.injected = 0
-
-    def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
-        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
-        for marker, remaining in self.rules.items():
-            if marker in body and remaining > 0:
-                self.rules[marker] = remaining - 1
-                self.injected += 1
-                return AWSResponse(request.url, 400, {}, _Raw(THROTTLED))
-        return None
+@pytest.fixture
+def faults(endpoint_url: str) -> Iterator[FaultProxy]:
+    """An HTTP proxy in front of the emulator that answers chosen DynamoDB writes with errors."""
+    with FaultProxy(endpoint_url) as proxy:
+        yield proxy
 
 
 @pytest.fixture
 def load_app(resources: Resources, monkeypatch: pytest.MonkeyPatch,
-             endpoint_url: str) -> Callable[[bool], tuple[ModuleType, Faults]]:
-    def load(report_batch_item_failures: bool) -> tuple[ModuleType, Faults]:
+             faults: FaultProxy) -> Callable[[bool], tuple[ModuleType, FaultProxy]]:
+    def load(report_batch_item_failures: bool) -> tuple[ModuleType, FaultProxy]:
         monkeypatch.setenv("TABLE_NAME", resources.table_name)
         monkeypatch.setenv("QUEUE_NAME", resources.queue_name)
         monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", str(report_batch_item_failures).lower())
+        # The consumer's DynamoDB traffic goes through the proxy (botocore honours this).
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", faults.url)
         # app.py reads its settings at import, as in Lambda: import it afresh for this env.
         sys.modules.pop("app", None)
-        app = importlib.import_module("app")
-        faults = Faults()
-        app.store.client.meta.events.register("before-send.dynamodb", faults)
-        return app, faults
+        return importlib.import_module("app"), faults
     return load
 
 
@@ -107,7 +85,7 @@ def outcome(app: ModuleType, request_id: str) -> dict[str, Any]:
 
 
 def test_a_batch_is_applied_and_bad_messages_are_rejected_not_retried(
-        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     app, _ = load_app(True)
     send(sqs, resources, '{"operation": "create", "id": "a", "item": {"n": 1}}', "r-ok")
@@ -130,15 +108,15 @@ def test_a_batch_is_applied_and_bad_messages_are_rejected_not_retried(
 
 
 def test_with_report_batch_item_failures_only_failed_messages_come_back(
-        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     app, faults = load_app(True)
-    faults.rules['"item#flaky"'] = 3  # one delivery's worth: botocore tries 3 times
+    flaky = faults.add(Fault('"item#flaky"', times=3))  # a delivery's worth: botocore tries 3x
     for name in ("one", "flaky", "two"):
         send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
     assert poller.poll_once() == 3
-    assert faults.injected == 3
+    assert flaky.injected == 3
     with pytest.raises(OutcomeNotFoundError):
         app.store.get_outcome("r-flaky")
     assert drain(poller) == 1  # only the failed message was redelivered
@@ -146,10 +124,10 @@ def test_with_report_batch_item_failures_only_failed_messages_come_back(
 
 
 def test_without_the_mapping_setting_the_handler_deletes_successes_and_raises(
-        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     app, faults = load_app(False)  # chalice deploy: Lambda would delete the whole batch
-    faults.rules['"item#flaky"'] = 3
+    faults.add(Fault('"item#flaky"', times=3))
     for name in ("one", "flaky", "two"):
         send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=False)
@@ -160,11 +138,11 @@ def test_without_the_mapping_setting_the_handler_deletes_successes_and_raises(
 
 
 def test_reporting_failures_to_a_mapping_without_the_setting_would_lose_them(
-        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     """Why the safe mode is the default: this is the hole it closes."""
     app, faults = load_app(True)
-    faults.rules['"item#flaky"'] = 3
+    faults.add(Fault('"item#flaky"', times=3))
     send(sqs, resources, '{"operation": "put", "id": "flaky", "item": {}}', "r-flaky")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=False)
     assert drain(poller) == 1
@@ -174,10 +152,10 @@ def test_reporting_failures_to_a_mapping_without_the_setting_would_lose_them(
 
 @pytest.mark.parametrize("report", [True, False])
 def test_a_message_that_always_fails_ends_in_the_dlq_and_nothing_else_is_affected(
-        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any, report: bool) -> None:
     app, faults = load_app(report)
-    faults.rules['"item#poison"'] = float("inf")
+    faults.add(Fault('"item#poison"', times=None))
     send(sqs, resources, '{"operation": "put", "id": "poison", "item": {}}', "r-poison")
     send(sqs, resources, '{"operation": "put", "id": "fine", "item": {}}', "r-fine")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=report)
@@ -195,7 +173,7 @@ def test_a_message_that_always_fails_ends_in_the_dlq_and_nothing_else_is_affecte
 
 
 def test_chalice_test_client_invokes_the_handler(
-        load_app: Callable[[bool], tuple[ModuleType, Faults]]) -> None:
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]]) -> None:
     from chalice.test import Client
 
     app, _ = load_app(True)
@@ -216,10 +194,10 @@ def _receive_records(poller: SqsPoller) -> list[dict[str, Any]]:
 
 
 def test_every_log_line_is_json_with_the_request_id(
-        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources, sqs: Any,
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources, sqs: Any,
         capsys: pytest.CaptureFixture[str]) -> None:
     app, faults = load_app(True)
-    faults.rules['"item#flaky"'] = 3
+    faults.add(Fault('"item#flaky"', times=3))
     send(sqs, resources, '{"operation": "put", "id": "flaky", "item": {}}', "r-flaky")
     send(sqs, resources, "not json", "r-bad")
     send(sqs, resources, '{"operation": "put", "id": "ok", "item": {}}', "r-ok")
@@ -231,10 +209,10 @@ def test_every_log_line_is_json_with_the_request_id(
 
 
 def test_requests_redriven_from_the_dlq_apply_once_and_keep_their_time(
-        load_app: Callable[[bool], tuple[ModuleType, Faults]], resources: Resources,
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     app, faults = load_app(True)
-    faults.rules['"old"'] = float("inf")  # every write of the value "old" fails, for now
+    faults.add(Fault('"old"', times=None))  # every write of the value "old" fails, for now
     send(sqs, resources, '{"operation": "put", "id": "x", "item": {"v": "old"}}', "r-old", 1000)
     send(sqs, resources, '{"operation": "put", "id": "y", "item": {"v": "old"}}', "r-y", 1500)
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
@@ -243,7 +221,7 @@ def test_requests_redriven_from_the_dlq_apply_once_and_keep_their_time(
         if dlq_depth(sqs, resources) == 2:
             break
     assert dlq_depth(sqs, resources) == 2
-    faults.rules.clear()  # the cause is fixed; meanwhile a newer write to x arrives
+    faults.clear()  # the cause is fixed; meanwhile a newer write to x arrives
     send(sqs, resources, '{"operation": "put", "id": "x", "item": {"v": "new"}}', "r-new", 2000)
     drain(poller)
     assert redrive(sqs, resources.dlq_url, resources.queue_url) == 2
