@@ -44,6 +44,10 @@ class MotoServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, **EMULATOR_CREDENTIALS},
+            # Ctrl-C in a terminal signals the whole process group: the emulator must outlive
+            # the parts that use it, so it gets a session of its own and its owner stops it
+            # (stop()), last.
+            start_new_session=True,
         )
         return self
 
