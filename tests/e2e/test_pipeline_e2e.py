@@ -16,6 +16,7 @@ import pytest
 from devstack.faults import THROTTLE, Fault
 from devstack.resources import DEFAULT_DLQ
 from devstack.vtl import dumps_compact
+from tests.bad_requests import BAD_REQUESTS
 from tests.e2e.conftest import PipelineProcess, unique
 
 pytestmark = pytest.mark.e2e
@@ -105,15 +106,7 @@ def test_over_the_queue_limit_is_413_json(pipeline: PipelineProcess) -> None:
         assert "shorter than" in response.json()["message"]
 
 
-@pytest.mark.parametrize(("body", "content_type", "status"), [
-    ("{not json", "application/json", 400),
-    ('{"operation": "create", "id": "x"}', "application/json", 400),
-    ('{"operation": "create", "id": "", "item": {}}', "application/json", 400),
-    ('{"operation": "create", "id": "x", "item": {"version": 3}}', "application/json", 400),
-    ('{"operation": "update", "id": "x", "item": {}}', "application/json", 400),
-    ('{"operation": "create", "id": "x", "item": {}}', "text/plain", 415),
-    ('{"operation": "create", "id": "x", "item": {}}', "application/x-www-form-urlencoded", 415),
-])
+@pytest.mark.parametrize(("body", "content_type", "status"), BAD_REQUESTS)
 def test_gateway_rejects_bad_requests_with_json(pipeline: PipelineProcess, body: str,
                                                 content_type: str, status: int) -> None:
     response = pipeline.post(body, content_type)

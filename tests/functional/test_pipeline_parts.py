@@ -20,6 +20,7 @@ from devstack.gateway import Ingest, sqs_answer_as_json
 from devstack.infra import InfraTemplate
 from devstack.poller import SqsPoller, lambda_record
 from devstack.resources import Resources, queue_depth
+from tests.bad_requests import BAD_REQUESTS
 
 REGION = "us-west-2"
 AWKWARD = ('{"operation": "create", "id": "a&b", "item": {"t": "& + % = ? # ü 😀 \\" \' \\\\ \\n", '
@@ -68,18 +69,7 @@ def test_ingest_over_the_queue_limit_is_413_json(ingest: Ingest, resources: Reso
     assert "shorter than" in answer["message"]
 
 
-@pytest.mark.parametrize(("body", "content_type", "status"), [
-    ('{"operation": "create", "id": "1", "item": {}}', "text/plain", 415),
-    ('{"operation": "create", "id": "1", "item": {}}', "application/x-www-form-urlencoded", 415),
-    ("{not json", "application/json", 400),
-    ('{"operation": "create", "id": "1"}', "application/json", 400),
-    ('{"operation": "explode", "id": "1"}', "application/json", 400),
-    ('{"operation": "delete", "id": "1", "extra": true}', "application/json", 400),
-    ('["operation"]', "application/json", 400),
-    ('{"operation": "create", "id": "1", "item": {"n": NaN}}', "application/json", 400),
-    ("[" * 100_000 + "]" * 100_000, "application/json", 400),
-    ("", "application/json", 400),
-])
+@pytest.mark.parametrize(("body", "content_type", "status"), BAD_REQUESTS)
 def test_ingest_rejects_at_the_gateway_with_json(ingest: Ingest, sqs: Any, resources: Resources,
                                                  body: str, content_type: str,
                                                  status: int) -> None:
