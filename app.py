@@ -41,7 +41,8 @@ BATCHING_WINDOW_SECONDS = 1
     maximum_batching_window_in_seconds=BATCHING_WINDOW_SECONDS,
 )
 def handle_messages(event: Any) -> dict[str, Any]:
-    return processor.process([record.to_dict() for record in event])
+    # event.context is Lambda's context: its remaining time bounds the batch.
+    return processor.process([record.to_dict() for record in event], event.context)
 
 
 # Items and outcomes are the users' data: reads need IAM (SigV4) unless the stage opts out.

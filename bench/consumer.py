@@ -132,7 +132,7 @@ class NaiveStore:
 
     def apply(self, command: Any, stamp: Any) -> Any:
         from chalicelib.attributes import to_attribute, to_map
-        from chalicelib.store import Outcome
+        from chalicelib.outcomes import Outcome
 
         key = {"pk": {"S": ITEM_PREFIX + command.id}}
         if command.operation in ("create", "put"):
@@ -156,7 +156,7 @@ class NaiveStore:
 
     def reject(self, stamp: Any, reason: str, operation: str | None = None,
                item_id: str | None = None) -> Any:
-        from chalicelib.store import Outcome
+        from chalicelib.outcomes import Outcome
 
         outcome = Outcome(stamp.request_id, "rejected", operation, item_id, reason)
         self._put_outcome(outcome)

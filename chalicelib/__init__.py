@@ -17,14 +17,17 @@ from chalicelib.errors import (
     NotFoundError,
     OutcomeNotFoundError,
     SqsManagerError,
+    TransactionConflictError,
     TransientError,
 )
+from chalicelib.outcomes import Outcome
 from chalicelib.settings import Settings
-from chalicelib.store import ItemStore, Outcome
+from chalicelib.store import ItemStore
 
 __all__ = [
     "BatchProcessor", "BatchRetryError", "Command", "InvalidCommandError", "InvalidQueryError",
     "ItemNotFoundError", "ItemStore", "ItemTooLargeError", "NotFoundError", "Outcome",
-    "OutcomeNotFoundError", "Settings", "SqsManagerError", "Stamp", "TransientError", "dumps",
+    "OutcomeNotFoundError", "Settings", "SqsManagerError", "Stamp", "TransactionConflictError",
+    "TransientError", "dumps",
     "loads", "parse_command", "single_message_event",
 ]

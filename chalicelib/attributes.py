@@ -16,8 +16,15 @@ from chalicelib.errors import InvalidCommandError, ItemTooLargeError
 
 AttributeValue = dict[str, Any]
 
-MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item limit, names and values together
-MAX_DEPTH = 32  # DynamoDB's limit on nested documents
+# DynamoDB's item limit, names and values together. Amazon's engine (DynamoDB Local 3.3.0) refuses
+# an item of exactly 409,600 bytes, so that size is refused here too.
+MAX_ITEM_BYTES = 400 * 1024
+# DynamoDB nests at most 32 levels: a top-level attribute holds at most 31 maps or lists around a
+# value (measured on DynamoDB Local 3.3.0). The store keeps the user's item inside the map `item`,
+# so an attribute value of the user's may hold at most 30 (the README's contract).
+MAX_NESTING = 30
+# DynamoDB: an attribute name is less than 64 KB ("must be less than 65536 bytes").
+MAX_NAME_BYTES = 65_535
 MAX_DIGITS = 38  # significant digits a DynamoDB number keeps
 MIN_EXPONENT, MAX_EXPONENT = -130, 125
 
@@ -91,8 +98,12 @@ def _significant_digits(number: Decimal) -> str:
 
 
 def to_attribute(value: Any, path: str = "item", depth: int = 0) -> AttributeValue:
-    if depth > MAX_DEPTH:
-        raise InvalidCommandError(f"{path}: nested deeper than DynamoDB's {MAX_DEPTH} levels")
+    """`value` as a DynamoDB attribute value; `depth` counts the maps and lists around it within
+    its top-level attribute."""
+    if isinstance(value, list | dict) and depth >= MAX_NESTING:
+        raise InvalidCommandError(
+            f"{path}: nested deeper than {MAX_NESTING} objects or arrays in one attribute "
+            f"(DynamoDB's limit of 32 levels, less the ones the store uses)")
     if value is None:
         return {"NULL": True}
     if isinstance(value, bool):
@@ -110,9 +121,51 @@ def to_attribute(value: Any, path: str = "item", depth: int = 0) -> AttributeVal
 
 def to_map(value: dict[str, Any], path: str = "item", depth: int = 0) -> dict[str, AttributeValue]:
     for key in value:
-        if key == "":
-            raise InvalidCommandError(f"{path}: DynamoDB does not allow an empty attribute name")
+        check_name(key, path)
     return {key: to_attribute(member, f"{path}.{key}", depth) for key, member in value.items()}
+
+
+def check_name(name: str, path: str) -> None:
+    """Refuse an attribute name DynamoDB would refuse."""
+    if name == "":
+        raise InvalidCommandError(f"{path}: DynamoDB does not allow an empty attribute name")
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise InvalidCommandError(
+            f"{path}: an attribute name of {size:,} bytes; DynamoDB allows at most "
+            f"{MAX_NAME_BYTES:,} bytes")
+
+
+def lone_surrogate(value: Any, path: str = "body") -> str | None:
+    """Where `value` holds a lone UTF-16 surrogate (valid JSON as an escape like \\ud83d, but not
+    Unicode text: it has no UTF-8 form, so DynamoDB cannot store it), or None."""
+    if isinstance(value, str):
+        return path if _has_surrogate(value) else None
+    if isinstance(value, list):
+        return next((found for i, v in enumerate(value)
+                     if (found := lone_surrogate(v, f"{path}[{i}]")) is not None), None)
+    if isinstance(value, dict):
+        for key, member in value.items():
+            if _has_surrogate(key):
+                return f"{path} (an attribute name)"
+            found = lone_surrogate(member, f"{path}.{key}")
+            if found is not None:
+                return found
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def printable(text: str, limit: int) -> str:
+    """`text` fit to record and print: lone surrogates escaped, at most `limit` characters."""
+    safe = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return safe if len(safe) <= limit else safe[:limit - 1] + "…"
 
 
 def from_attribute(attribute: AttributeValue) -> Any:
@@ -160,7 +213,7 @@ def item_size(item: dict[str, AttributeValue]) -> int:
 
 def check_item_size(item: dict[str, AttributeValue], what: str) -> None:
     size = item_size(item)
-    if size > MAX_ITEM_BYTES:
+    if size >= MAX_ITEM_BYTES:
         raise ItemTooLargeError(
-            f"{what} is {size:,} bytes as a DynamoDB item; DynamoDB's item size limit is "
-            f"{MAX_ITEM_BYTES:,} bytes (400 KB)")
+            f"{what} is {size:,} bytes as a DynamoDB item, over DynamoDB's item size limit "
+            f"(400 KB: it must stay under {MAX_ITEM_BYTES:,} bytes)")

@@ -26,6 +26,10 @@ class TransientError(SqsManagerError):
     """Throttling, a 5xx or a timeout: the message goes back to SQS and is retried."""
 
 
+class TransactionConflictError(TransientError):
+    """Another transaction was writing the same item: retried in the handler first, then by SQS."""
+
+
 class NotFoundError(SqsManagerError):
     """A read found nothing."""
 

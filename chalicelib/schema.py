@@ -20,7 +20,7 @@ Schema = dict[str, Any]
 ANNOTATIONS = {"$schema", "title", "description"}
 SUPPORTED = ANNOTATIONS | {
     "type", "enum", "properties", "required", "additionalProperties", "minLength", "maxLength",
-    "minimum", "minProperties", "not", "anyOf", "oneOf",
+    "minimum", "minProperties", "maxProperties", "not", "anyOf", "oneOf",
 }
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
@@ -110,6 +110,8 @@ def _object_errors(schema: Schema, value: dict[str, Any], path: str) -> list[str
              for name in schema.get("required", []) if name not in value]
     if len(value) < schema.get("minProperties", 0):
         found.append(f"{path}: must have at least {schema['minProperties']} properties")
+    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+        found.append(f"{path}: must have at most {schema['maxProperties']} properties")
     properties = schema.get("properties", {})
     if schema.get("additionalProperties", True) is False:
         found.extend(f"{path}: property {name!r} is not allowed"

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -24,10 +24,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.attributes import (
+    MAX_ITEM_BYTES,
     AttributeValue,
     check_item_size,
+    check_name,
     check_number,
     from_map,
+    item_size,
+    printable,
     to_map,
 )
 from chalicelib.commands import Command, Stamp
@@ -36,14 +40,30 @@ from chalicelib.errors import (
     InvalidQueryError,
     ItemNotFoundError,
     OutcomeNotFoundError,
+    TransactionConflictError,
     TransientError,
 )
+from chalicelib.outcomes import Outcome, outcome_from_attributes, without_item
 from chalicelib.settings import Settings
 
 ITEM_PREFIX = "item#"
 REQUEST_PREFIX = "request#"
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 MAX_SCAN_CALLS_PER_PAGE = 10
+MAX_KEY_BYTES = 2048  # DynamoDB's partition key limit: a longer id cannot exist
+# Outcomes quote the request (ids, key paths): capped so that one always fits in an item.
+MAX_REASON_CHARS, MAX_ID_CHARS, MAX_OPERATION_CHARS = 1000, 300, 40
+
+# Time, so that one message cannot outlast what the consumer keeps for it (batch.py). A DynamoDB
+# call takes at most MAX_ATTEMPTS x (connect + read timeouts), plus standard-mode backoff (under
+# 1 s before the one retry); a message makes at most two calls (its write, then a recorded
+# rejection; a read, then its outcome).
+CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, MAX_ATTEMPTS = 1, 2, 2
+CALL_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + 1
+MESSAGE_SECONDS = 2 * CALL_SECONDS
+# Concurrent Lambdas writing one item make transactions conflict: retry a few times in the
+# handler, with full jitter, before SQS redelivers the message.
+CONFLICT_RETRIES, CONFLICT_BACKOFF_SECONDS = 3, 0.025
 
 # Errors that say "try again later", from the API or from one action of a transaction.
 TRANSIENT_CODES = {
@@ -66,33 +86,15 @@ PRESENT = "(attribute_exists(#pk) AND attribute_not_exists(#deleted))"
 PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
 
 
-@dataclass(frozen=True)
-class Outcome:
-    request_id: str
-    status: str  # "applied" or "rejected"
-    operation: str | None = None
-    id: str | None = None
-    reason: str | None = None
-    item: dict[str, Any] | None = None
-    found: bool | None = None  # reads only: whether the item existed
-    duplicate: bool = False  # this delivery found the request already handled
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"requestId": self.request_id, "status": self.status,
-                                "operation": self.operation, "id": self.id}
-        if self.reason is not None:
-            body["reason"] = self.reason
-        if self.operation == "read" and self.status == "applied":
-            body["item"] = self.item
-        return body
+def client_config() -> Config:
+    # Fail fast and let SQS retry: botocore's legacy DynamoDB policy retries 10 times, which
+    # could hold a batch for most of the Lambda timeout. See CALL_SECONDS.
+    return Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+                  connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS)
 
 
 def dynamodb_client() -> Any:
-    # Fail fast and let SQS retry: botocore's legacy DynamoDB policy retries 10 times, which
-    # could hold a batch for most of the Lambda timeout.
-    config = Config(retries={"mode": "standard", "total_max_attempts": 3},
-                    connect_timeout=2, read_timeout=5)
-    return boto3.client("dynamodb", config=config)
+    return boto3.client("dynamodb", config=client_config())
 
 
 class ItemStore:
@@ -109,14 +111,33 @@ class ItemStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def apply(self, command: Command, stamp: Stamp) -> Outcome:
-        """Apply one command; the outcome is recorded once, whatever the number of deliveries."""
+    def apply(self, command: Command, stamp: Stamp, deadline: float | None = None) -> Outcome:
+        """Apply one command; the outcome is recorded once, whatever the number of deliveries.
+        `deadline` (time.monotonic()) bounds the retries of conflicting transactions."""
         if command.operation == "read":
             return self._read(command, stamp)
         try:
             update = self._item_update(command, stamp)
         except InvalidCommandError as error:
             return self.reject(stamp, str(error), command.operation, command.id)
+        except (ValueError, ArithmeticError, UnicodeError, RecursionError) as error:
+            # A value the checks above did not foresee: still the request's, so a rejection.
+            return self.reject(stamp, f"the command cannot be converted for DynamoDB: "
+                               f"{type(error).__name__}: {error}", command.operation, command.id)
+        attempt = 0
+        while True:
+            try:
+                return self._write(command, stamp, update)
+            except TransactionConflictError:
+                attempt += 1
+                delay = random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2 ** attempt)
+                if attempt > CONFLICT_RETRIES or (
+                        deadline is not None
+                        and time.monotonic() + delay + MESSAGE_SECONDS > deadline):
+                    raise
+                time.sleep(delay)
+
+    def _write(self, command: Command, stamp: Stamp, update: dict[str, Any]) -> Outcome:
         applied = Outcome(stamp.request_id, "applied", command.operation, command.id)
         try:
             self._call(self.client.transact_write_items, TransactItems=[
@@ -128,8 +149,11 @@ class ItemStore:
     def reject(self, stamp: Stamp, reason: str, operation: str | None = None,
                item_id: str | None = None) -> Outcome:
         """Record that a request was rejected (unless it already has an outcome)."""
-        return self._record(Outcome(stamp.request_id, "rejected", operation, item_id, reason),
-                            stamp)
+        return self._record(Outcome(
+            stamp.request_id, "rejected",
+            printable(operation, MAX_OPERATION_CHARS) if operation is not None else None,
+            printable(item_id, MAX_ID_CHARS) if item_id is not None else None,
+            printable(reason, MAX_REASON_CHARS)), stamp)
 
     def _record(self, outcome: Outcome, stamp: Stamp) -> Outcome:
         try:
@@ -138,19 +162,20 @@ class ItemStore:
             if _code(error) == "ConditionalCheckFailedException":
                 return self._already_handled(error.response.get("Item"), outcome)
             if _code(error) == "ValidationException" and outcome.item is not None:
-                # The item read is too big to copy into an outcome: record the read without it.
-                return self._record(Outcome(
-                    outcome.request_id, outcome.status, outcome.operation, outcome.id,
-                    f"the item is too large to copy into an outcome: GET /items/{outcome.id}",
-                    found=True), stamp)
+                # The size estimate let through an item DynamoDB finds too big to copy.
+                return self._record(without_item(outcome), stamp)
             raise
         return outcome
 
     def _read(self, command: Command, stamp: Stamp) -> Outcome:
         found = self._get(ITEM_PREFIX + command.id)
         item = _public_item(found) if found is not None and not found.get("deleted") else None
-        return self._record(Outcome(stamp.request_id, "applied", "read", command.id,
-                                    item=item, found=item is not None), stamp)
+        outcome = Outcome(stamp.request_id, "applied", "read", command.id, item=item,
+                          found=item is not None)
+        if item is not None and item_size(self._outcome_put(outcome, stamp)["Item"]) >= (
+                MAX_ITEM_BYTES):
+            outcome = without_item(outcome)
+        return self._record(outcome, stamp)
 
     def _item_update(self, command: Command, stamp: Stamp) -> dict[str, Any]:
         now_ms = int(self.clock() * 1000)
@@ -164,9 +189,12 @@ class ItemStore:
         conditions = [NEWER]
         if command.operation in ("create", "put"):
             values[":item"] = {"M": to_map(command.item)}
+            # The item as it will be stored, under its real attribute names (version: a guess
+            # at its longest text).
             check_item_size({"pk": {"S": ITEM_PREFIX + command.id}, "item": values[":item"],
-                             **{k: values[f":{k}"] for k in ("id", "ts", "rid", "now")}},
-                            f"item {command.id!r}")
+                             "version": {"N": "9" * 12},
+                             **{NAMES[f"#{k}"]: values[f":{k}"] for k in ("id", "ts", "rid")},
+                             NAMES["#updated"]: values[":now"]}, f"item {command.id!r}")
             expression = (f"SET #item = :item, #version = if_not_exists(#version, :zero) + :one, "
                           f"{stamp_set} REMOVE #deleted, #expires")
             if command.operation == "create":
@@ -174,9 +202,7 @@ class ItemStore:
         elif command.operation == "update":
             sets, removes = [], []
             for index, (name, value) in enumerate(command.item.items()):
-                if name == "":
-                    raise InvalidCommandError("item: DynamoDB does not allow an empty attribute "
-                                              "name")
+                check_name(name, "item")
                 names[f"#a{index}"] = name
                 if value is None:
                     removes.append(f"#item.#a{index}")
@@ -227,6 +253,8 @@ class ItemStore:
                 record[name] = {"S": value}
         if outcome.found is not None:
             record["found"] = {"BOOL": outcome.found}
+        if outcome.item_too_large:
+            record["itemTooLarge"] = {"BOOL": True}
         if outcome.item is not None:
             record["item"] = {"M": to_map(outcome.item)}
         return {
@@ -240,8 +268,10 @@ class ItemStore:
                                stamp: Stamp) -> Outcome:
         code = _code(error)
         message = str(error.response.get("Error", {}).get("Message", ""))
-        if code == "ValidationException" and _is_size_error(message):
-            return self.reject(stamp, _size_reason(message), command.operation, command.id)
+        if code == "ValidationException":
+            # DynamoDB says the request itself is invalid: retrying cannot help.
+            return self.reject(stamp, _validation_reason(message), command.operation,
+                               command.id)
         if code != "TransactionCanceledException":
             # Anything else is not the request's fault: retried, and kept in the DLQ if it lasts.
             raise error
@@ -258,12 +288,15 @@ class ItemStore:
                                             command.id), stamp)
             return self.reject(stamp, why, command.operation, command.id)
         codes = {reason.get("Code") for reason in reasons}
-        if codes & TRANSIENT_REASONS:
-            raise TransientError(f"transaction cancelled: {sorted(c for c in codes if c)}")
         messages = [str(r.get("Message", "")) for r in reasons
                     if r.get("Code") == "ValidationError"]
-        if any(_is_size_error(m) for m in messages):
-            return self.reject(stamp, _size_reason(messages[0]), command.operation, command.id)
+        if messages:
+            return self.reject(stamp, _validation_reason(messages[0]), command.operation,
+                               command.id)
+        if "TransactionConflict" in codes:
+            raise TransactionConflictError("transaction cancelled: TransactionConflict")
+        if codes & TRANSIENT_REASONS:
+            raise TransientError(f"transaction cancelled: {sorted(c for c in codes if c)}")
         raise TransientError(f"transaction cancelled for an unknown reason: {reasons}")
 
     @staticmethod
@@ -273,12 +306,22 @@ class ItemStore:
         if record is None:
             return Outcome(fallback.request_id, fallback.status, fallback.operation, fallback.id,
                            fallback.reason, duplicate=True)
-        return _outcome_from_attributes(from_map(record), duplicate=True)
+        return outcome_from_attributes(from_map(record), duplicate=True)
+
+    @staticmethod
+    def _key(prefix: str, key: str) -> str | None:
+        """The table key for an id, or None where no such key can exist (too long, not text)."""
+        try:
+            size = len((prefix + key).encode("utf-8"))
+        except UnicodeEncodeError:
+            return None
+        return prefix + key if size <= MAX_KEY_BYTES else None
 
     # -- reads --------------------------------------------------------------------------------
 
     def get_item(self, item_id: str) -> dict[str, Any]:
-        found = self._get(ITEM_PREFIX + item_id)
+        key = self._key(ITEM_PREFIX, item_id)
+        found = self._get(key) if key else None
         if found is None:
             raise ItemNotFoundError(f"item {item_id!r} does not exist")
         if found.get("deleted"):
@@ -296,11 +339,19 @@ class ItemStore:
             "ExpressionAttributeValues": {":prefix": {"S": ITEM_PREFIX}},
         }
         if cursor:
-            request["ExclusiveStartKey"] = {"pk": {"S": _decode_cursor(cursor)}}
+            start = self._key("", _decode_cursor(cursor))
+            if start is None:
+                raise InvalidQueryError("cursor is not one this API returned")
+            request["ExclusiveStartKey"] = {"pk": {"S": start}}
         items: list[dict[str, Any]] = []
         last_key: str | None = None
         for _ in range(MAX_SCAN_CALLS_PER_PAGE):
-            response = self._call(self.client.scan, **request)
+            try:
+                response = self._call(self.client.scan, **request)
+            except ClientError as error:
+                if _code(error) == "ValidationException" and cursor:
+                    raise InvalidQueryError("cursor is not one this API returned") from error
+                raise
             for record in response.get("Items", []):
                 items.append(record)
             last_evaluated = response.get("LastEvaluatedKey")
@@ -318,13 +369,14 @@ class ItemStore:
         return page
 
     def get_outcome(self, request_id: str) -> dict[str, Any]:
-        found = self._get(REQUEST_PREFIX + request_id)
+        key = self._key(REQUEST_PREFIX, request_id)
+        found = self._get(key) if key else None
         # TTL deletes lazily (up to days later): an expired outcome is gone for readers now.
         if found is None or found.get("expiresAt", 0) < self.clock():
             raise OutcomeNotFoundError(
                 "no outcome recorded: the request is still queued, or its requestId is unknown "
                 "or its outcome has expired")
-        return _outcome_from_attributes(found).to_json()
+        return outcome_from_attributes(found).to_json()
 
     def _get(self, key: str) -> dict[str, Any] | None:
         response = self._call(self.client.get_item, TableName=self.table,
@@ -339,6 +391,8 @@ class ItemStore:
             return method(**kwargs)
         except ClientError as error:
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if _code(error) == "TransactionConflictException":
+                raise TransactionConflictError(f"DynamoDB: {error}") from error
             if _code(error) in TRANSIENT_CODES or status >= 500:
                 raise TransientError(f"DynamoDB: {_code(error)}: {error}") from error
             raise
@@ -376,12 +430,6 @@ def _public_item(record: dict[str, Any]) -> dict[str, Any]:
     return {"id": record["id"], "version": record["version"], **record.get("item", {})}
 
 
-def _outcome_from_attributes(record: dict[str, Any], duplicate: bool = False) -> Outcome:
-    return Outcome(record["requestId"], record["status"], record.get("operation"),
-                   record.get("id"), record.get("reason"), record.get("item"),
-                   record.get("found"), duplicate)
-
-
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -392,8 +440,10 @@ def _is_size_error(message: str) -> bool:
     return "item size" in message.lower() and "exceeded" in message.lower()
 
 
-def _size_reason(message: str) -> str:
-    return f"the item would be over DynamoDB's 400 KB item size limit ({message})"
+def _validation_reason(message: str) -> str:
+    if _is_size_error(message):
+        return f"the item would be over DynamoDB's 400 KB item size limit ({message})"
+    return f"DynamoDB refused the write as invalid: {message}"
 
 
 def _page_size(limit: str | int | None) -> int:

@@ -1,10 +1,13 @@
 """Fault injection at the HTTP level: a small proxy in front of the emulator.
 
 Requests whose body contains a configured marker get a DynamoDB throttling error (HTTP 400
-ProvisionedThroughputExceededException) or an HTTP 500, N times or always; everything else is
-forwarded untouched. Point only the consumer at it, e.g. `AWS_ENDPOINT_URL_DYNAMODB=<proxy url>`
-(botocore honours service-specific endpoint variables), so the code under test runs unchanged and
-sees the same errors AWS would send.
+ProvisionedThroughputExceededException), an HTTP 500, or a transaction cancelled by a conflicting
+one (TransactionCanceledException, reasons [TransactionConflict, None]), or DynamoDB's verdict
+that the request is invalid (a ValidationException, or a cancellation reason ValidationError
+for the transaction's first action), N times or always;
+everything else is forwarded untouched. Point only the consumer at it, e.g.
+`AWS_ENDPOINT_URL_DYNAMODB=<proxy url>` (botocore honours service-specific endpoint variables),
+so the code under test runs unchanged and sees the same errors AWS would send.
 
     python -m devstack.faults --target http://127.0.0.1:5000 --marker BOOM --kind throttle --times 3
 """
@@ -30,6 +33,10 @@ LOG = logging.getLogger("devstack.faults")
 
 THROTTLE = "throttle"
 SERVER_ERROR = "500"
+CONFLICT = "conflict"
+INVALID = "invalid"
+INVALID_ACTION = "invalid-action"
+KINDS = (THROTTLE, SERVER_ERROR, CONFLICT, INVALID, INVALID_ACTION)
 
 _DDB = "com.amazonaws.dynamodb.v20120810#"
 _ANSWERS: dict[str, tuple[int, str, str]] = {
@@ -37,6 +44,22 @@ _ANSWERS: dict[str, tuple[int, str, str]] = {
                "The level of configured provisioned throughput for the table was exceeded. "
                "Consider increasing your provisioning level with the UpdateTable API."),
     SERVER_ERROR: (500, "InternalServerError", "Internal server error (injected)"),
+    # What concurrent writers of one item get (DynamoDB API reference, TransactWriteItems): one
+    # reason per action, in order; the outcome put (second action) did not conflict.
+    CONFLICT: (400, "TransactionCanceledException",
+               "Transaction cancelled, please refer cancellation reasons for specific reasons "
+               "[TransactionConflict, None]"),
+    INVALID: (400, "ValidationException", "One or more parameter values were invalid: (injected)"),
+    INVALID_ACTION: (400, "TransactionCanceledException",
+                     "Transaction cancelled, please refer cancellation reasons for specific "
+                     "reasons [ValidationError, None]"),
+}
+_CANCELLATION_REASONS = {
+    CONFLICT: [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+               {"Code": "None"}],
+    INVALID_ACTION: [{"Code": "ValidationError",
+                      "Message": "One or more parameter values were invalid: (injected)"},
+                     {"Code": "None"}],
 }
 
 
@@ -114,7 +137,10 @@ class FaultProxy:
 
             def _inject(self, fault: Fault) -> None:
                 status, error_type, message = _ANSWERS[fault.kind]
-                payload = json.dumps({"__type": _DDB + error_type, "message": message}).encode()
+                answer: dict[str, Any] = {"__type": _DDB + error_type, "message": message}
+                if fault.kind in _CANCELLATION_REASONS:
+                    answer["CancellationReasons"] = _CANCELLATION_REASONS[fault.kind]
+                payload = json.dumps(answer).encode()
                 LOG.warning("injected %s (%d/%s) for marker %r", error_type, fault.injected,
                             fault.times if fault.times is not None else "always", fault.marker)
                 self.send_response(status)
@@ -178,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", default="http://127.0.0.1:5000", help="emulator URL")
     parser.add_argument("--port", type=int, default=5001)
     parser.add_argument("--marker", required=True, help="inject when the body contains this")
-    parser.add_argument("--kind", choices=[THROTTLE, SERVER_ERROR], default=THROTTLE)
+    parser.add_argument("--kind", choices=KINDS, default=THROTTLE)
     parser.add_argument("--times", type=int, default=None, help="how often (default: always)")
     parser.add_argument("--operation", help="only this DynamoDB operation, e.g. PutItem")
     args = parser.parse_args(argv)

@@ -39,6 +39,12 @@ def endpoint_url(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> st
 
 
 @pytest.fixture
+def backend() -> str:
+    """The DynamoDB engine behind the `dynamodb` and `store` fixtures."""
+    return "moto"
+
+
+@pytest.fixture
 def dynamodb(endpoint_url: str) -> Any:
     return boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=REGION)
 

@@ -19,7 +19,8 @@ import pytest
 
 from chalicelib import BatchRetryError, OutcomeNotFoundError, Stamp
 from chalicelib.commands import record_stamp
-from devstack.faults import Fault, FaultProxy
+from chalicelib.store import CALL_SECONDS, CONFLICT_RETRIES, MAX_ATTEMPTS, MESSAGE_SECONDS
+from devstack.faults import CONFLICT, Fault, FaultProxy
 from devstack.poller import SqsPoller, lambda_record
 from devstack.redrive import redrive
 from devstack.resources import Resources, queue_depth
@@ -111,12 +112,13 @@ def test_with_report_batch_item_failures_only_failed_messages_come_back(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     app, faults = load_app(True)
-    flaky = faults.add(Fault('"item#flaky"', times=3))  # a delivery's worth: botocore tries 3x
+    # A delivery's worth: botocore tries each call MAX_ATTEMPTS times.
+    flaky = faults.add(Fault('"item#flaky"', times=MAX_ATTEMPTS))
     for name in ("one", "flaky", "two"):
         send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
     assert poller.poll_once() == 3
-    assert flaky.injected == 3
+    assert flaky.injected == MAX_ATTEMPTS
     with pytest.raises(OutcomeNotFoundError):
         app.store.get_outcome("r-flaky")
     assert drain(poller) == 1  # only the failed message was redelivered
@@ -127,7 +129,7 @@ def test_without_the_mapping_setting_the_handler_deletes_successes_and_raises(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     app, faults = load_app(False)  # chalice deploy: Lambda would delete the whole batch
-    faults.add(Fault('"item#flaky"', times=3))
+    faults.add(Fault('"item#flaky"', times=MAX_ATTEMPTS))
     for name in ("one", "flaky", "two"):
         send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=False)
@@ -142,7 +144,7 @@ def test_reporting_failures_to_a_mapping_without_the_setting_would_lose_them(
         sqs: Any) -> None:
     """Why the safe mode is the default: this is the hole it closes."""
     app, faults = load_app(True)
-    faults.add(Fault('"item#flaky"', times=3))
+    faults.add(Fault('"item#flaky"', times=MAX_ATTEMPTS))
     send(sqs, resources, '{"operation": "put", "id": "flaky", "item": {}}', "r-flaky")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=False)
     assert drain(poller) == 1
@@ -164,7 +166,7 @@ def test_a_message_that_always_fails_ends_in_the_dlq_and_nothing_else_is_affecte
         receives += poller.poll_once()  # like Lambda, the poller catches handler errors
         if dlq_depth(sqs, resources):
             break
-    assert receives == resources.max_receive_count + 1  # 4 deliveries of poison, 1 of fine
+    assert receives == resources.max_receive_count + 1  # every delivery of poison, 1 of fine
     assert outcome(app, "r-fine")["status"] == "applied"
     dead = sqs.receive_message(QueueUrl=resources.dlq_url, MaxNumberOfMessages=10,
                                MessageAttributeNames=["All"]).get("Messages", [])
@@ -184,8 +186,15 @@ def test_chalice_test_client_invokes_the_handler(
         for number, record in enumerate(event["Records"]):  # Chalice gives them one messageId
             record["messageId"] = f"message-{number}"
         result = client.lambda_.invoke("handle_messages", event)
-    assert result.payload == {"batchItemFailures": []}
-    assert [outcome(app, f"message-{n}")["status"] for n in range(3)] == ["applied"] * 3
+        # Chalice's test context gives every invocation 3 s (not lambda_timeout), less than a
+        # message may need (MESSAGE_SECONDS): after the first, the rest go back to SQS.
+        assert result.payload == {"batchItemFailures": [
+            {"itemIdentifier": "message-1"}, {"itemIdentifier": "message-2"}]}
+        assert outcome(app, "message-0")["status"] == "applied"
+        event["Records"] = event["Records"][1:2]
+        assert client.lambda_.invoke("handle_messages", event).payload == {
+            "batchItemFailures": []}
+    assert outcome(app, "message-1")["status"] == "applied"
 
 
 def _receive_records(poller: SqsPoller) -> list[dict[str, Any]]:
@@ -197,7 +206,7 @@ def test_every_log_line_is_json_with_the_request_id(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources, sqs: Any,
         capsys: pytest.CaptureFixture[str]) -> None:
     app, faults = load_app(True)
-    faults.add(Fault('"item#flaky"', times=3))
+    faults.add(Fault('"item#flaky"', times=MAX_ATTEMPTS))
     send(sqs, resources, '{"operation": "put", "id": "flaky", "item": {}}', "r-flaky")
     send(sqs, resources, "not json", "r-bad")
     send(sqs, resources, '{"operation": "put", "id": "ok", "item": {}}', "r-ok")
@@ -251,3 +260,94 @@ def test_a_redriven_message_without_attributes_keeps_its_identity(
     record = lambda_record(moved, resources.queue_arn, "us-west-2")
     assert record_stamp(record) == Stamp(int(original["Attributes"]["SentTimestamp"]),
                                          original["MessageId"])
+
+
+# ---------------------------------------------------------------- conflicts, time, odd records
+
+
+@pytest.mark.parametrize("lasting", [False, True])
+def test_a_transaction_conflict_is_retried_in_the_handler_then_by_sqs(
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
+        sqs: Any, lasting: bool) -> None:
+    """Concurrent Lambdas writing one item: retried with backoff in the same invocation, and
+    only a conflict that outlasts CONFLICT_RETRIES goes back to SQS."""
+    app, faults = load_app(True)
+    conflict = faults.add(Fault('"item#busy"', CONFLICT,
+                                times=None if lasting else CONFLICT_RETRIES))
+    send(sqs, resources, '{"operation": "put", "id": "busy", "item": {"v": 1}}', "r-busy")
+    send(sqs, resources, '{"operation": "put", "id": "calm", "item": {"v": 1}}', "r-calm")
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
+    assert poller.poll_once() == 2
+    assert conflict.injected == CONFLICT_RETRIES + (1 if lasting else 0)
+    assert outcome(app, "r-calm")["status"] == "applied"
+    assert _has_outcome(app, "r-busy") is not lasting
+    assert depth(poller) == (1 if lasting else 0)
+    faults.clear()
+    assert drain(poller) == (1 if lasting else 0)
+    assert outcome(app, "r-busy")["status"] == "applied"
+
+
+@pytest.mark.parametrize("report", [True, False])
+def test_with_too_little_time_left_the_rest_of_the_batch_goes_back(
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
+        sqs: Any, report: bool) -> None:
+    """Lambda's remaining time: the first message runs, the others are not started without
+    MESSAGE_SECONDS left (plus a delete call in the safe mode); SQS brings them back."""
+    app, poller = _three_puts(load_app, resources, sqs, report)
+    poller.function_timeout = MESSAGE_SECONDS - 0.5 + (0 if report else CALL_SECONDS)
+    records = _receive_records(poller)
+    assert len(records) == 3
+    poller.invoke(records)
+    handled = [n for n in ("one", "two", "three") if _has_outcome(app, f"r-{n}")]
+    assert handled == ["one"]
+    assert depth(poller) == 2  # not deleted: they come back after the visibility timeout
+    poller.function_timeout = 60
+    assert drain(poller) == 2
+    assert [outcome(app, f"r-{n}")["status"] for n in ("one", "two", "three")] == [
+        "applied"] * 3
+
+
+def test_with_time_enough_a_whole_batch_runs(
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
+        sqs: Any) -> None:
+    app, poller = _three_puts(load_app, resources, sqs, True)
+    poller.function_timeout = MESSAGE_SECONDS + 5
+    records = _receive_records(poller)
+    poller.invoke(records)
+    assert all(_has_outcome(app, f"r-{n}") for n in ("one", "two", "three"))
+    assert len(records) == 3 and depth(poller) == 0
+
+
+def test_a_malformed_stamp_affects_only_its_own_message(
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
+        sqs: Any) -> None:
+    """Sent straight to the queue with odd attributes: that message falls back to SQS's own
+    messageId and SentTimestamp; its batch-mates are applied as usual."""
+    app, _ = load_app(True)
+    sqs.send_message(QueueUrl=resources.queue_url,
+                     MessageBody='{"operation": "put", "id": "odd", "item": {}}',
+                     MessageAttributes={
+                         "requestId": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+                         "requestTimeEpoch": {"DataType": "String",
+                                              "StringValue": "\u0661\u0662\u0663"}})
+    send(sqs, resources, '{"operation": "put", "id": "mate", "item": {}}', "r-mate")
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
+    assert drain(poller) == 2
+    assert app.store.get_item("odd")["version"] == 1
+    assert outcome(app, "r-mate")["status"] == "applied"
+
+
+def _three_puts(load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
+                sqs: Any, report: bool) -> tuple[ModuleType, SqsPoller]:
+    app, _ = load_app(report)
+    for name in ("one", "two", "three"):
+        send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
+    return app, make_poller(app, resources, sqs, honour_batch_item_failures=report)
+
+
+def _has_outcome(app: ModuleType, request_id: str) -> bool:
+    try:
+        app.store.get_outcome(request_id)
+    except OutcomeNotFoundError:
+        return False
+    return True

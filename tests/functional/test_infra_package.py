@@ -79,7 +79,7 @@ def test_consumer_reports_batch_item_failures_from_our_queue(merged: dict[str, A
     assert event["Properties"]["BatchSize"] == 10
     assert event["Properties"]["MaximumBatchingWindowInSeconds"] == 1
     assert props["Role"] == {"Fn::GetAtt": ["ConsumerRole", "Arn"]}
-    assert props["Timeout"] == 30
+    assert props["Timeout"] == 60
     env = props["Environment"]["Variables"]
     assert env["REPORT_BATCH_ITEM_FAILURES"] == "true"
     assert env["TABLE_NAME"] == {"Ref": "Table"}

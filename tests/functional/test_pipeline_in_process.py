@@ -23,7 +23,7 @@ def pipeline() -> Iterator[Pipeline]:
 
 def test_post_then_read_back(pipeline: Pipeline) -> None:
     assert pipeline.resources is not None
-    assert pipeline.resources.max_receive_count == 4  # infra's RedrivePolicy
+    assert pipeline.resources.max_receive_count == 5  # infra's RedrivePolicy
     assert pipeline.resources.maximum_message_size == 1024 * 1024
     response = requests.post(f"{pipeline.base_url}/SQSManager", timeout=10,
                              json={"operation": "put", "id": "in process", "item": {"a": "ü"}})
@@ -43,7 +43,7 @@ def test_post_then_read_back(pipeline: Pipeline) -> None:
 def test_poller_uses_the_apps_registration(pipeline: Pipeline) -> None:
     assert pipeline.poller is not None
     assert (pipeline.poller.batch_size, pipeline.poller.batching_window) == (10, 1)
-    assert pipeline.poller.function_timeout == 30  # handle_messages' lambda_timeout
+    assert pipeline.poller.function_timeout == 60  # handle_messages' lambda_timeout
 
 
 def test_other_methods_on_the_ingest_path_are_chalice_local_403(pipeline: Pipeline) -> None:

@@ -10,10 +10,14 @@ import pytest
 
 from chalicelib.attributes import (
     MAX_ITEM_BYTES,
+    MAX_NAME_BYTES,
+    MAX_NESTING,
     check_item_size,
     dumps,
     from_attribute,
     loads,
+    lone_surrogate,
+    printable,
     to_attribute,
     to_map,
 )
@@ -55,20 +59,56 @@ def test_numbers_dynamodb_cannot_keep_are_rejected_with_a_reason(number: str,
         to_attribute(loads(number), "item.x")
 
 
-def test_limits_on_nesting_and_names() -> None:
-    deep: Any = "leaf"
-    for _ in range(40):
-        deep = {"d": deep}
-    with pytest.raises(InvalidCommandError, match="nested deeper"):
-        to_map(deep)
+def nested(levels: int, leaf: Any = "leaf", kind: type = dict) -> Any:
+    """`levels` objects (or arrays) around `leaf`."""
+    for _ in range(levels):
+        leaf = {"d": leaf} if kind is dict else [leaf]
+    return leaf
+
+
+@pytest.mark.parametrize("kind", [dict, list])
+def test_an_attribute_nests_at_most_30_levels(kind: type) -> None:
+    """DynamoDB Local 3.3.0 takes 31 maps or lists around a value in a top-level attribute, not
+    32; the store's `item` map is the first of them (tests/functional/test_limits.py checks
+    this on the engine)."""
+    # Containers around a value, the value's own if it is one: 30 is fine, 31 is not.
+    for leaf, own in (("leaf", 0), ({}, 1), ([], 1), ({"x": 1}, 1)):
+        to_map({"a": nested(MAX_NESTING - own, leaf, kind)})
+        with pytest.raises(InvalidCommandError, match="nested deeper than 30"):
+            to_map({"a": nested(MAX_NESTING + 1 - own, leaf, kind)})
+
+
+def test_attribute_names_dynamodb_refuses() -> None:
     with pytest.raises(InvalidCommandError, match="empty attribute name"):
         to_map({"": 1})
+    to_map({"n" * MAX_NAME_BYTES: 1})
+    with pytest.raises(InvalidCommandError, match="65,536 bytes"):
+        to_map({"a": {"n" * (MAX_NAME_BYTES + 1): 1}})
+    # Bytes, not characters: 21,846 three-byte characters are 65,538 bytes.
+    with pytest.raises(InvalidCommandError, match="at most 65,535 bytes"):
+        to_map({"€" * 21_846: 1})
+
+
+def test_lone_surrogates_are_found_in_values_and_names() -> None:
+    assert lone_surrogate({"a": ["ok", "\ud83d"]}) == "body.a[1]"
+    assert lone_surrogate({"a": {"\udc00": 1}}) == "body.a (an attribute name)"
+    assert lone_surrogate({"a": "😀"}) is None
+
+
+def test_printable_caps_and_escapes() -> None:
+    assert printable("x" * 10, 5) == "xxxx…"
+    assert printable("a\ud83db", 50) == "a\\ud83db"
+    assert printable("short", 50) == "short"
 
 
 def test_item_size_follows_dynamodb_rules() -> None:
     check_item_size({"a": {"S": "x" * 1000}}, "small")
     with pytest.raises(ItemTooLargeError, match="400 KB"):
         check_item_size({"a": {"S": "x" * MAX_ITEM_BYTES}}, "big")
+    # DynamoDB Local refuses an item of exactly 409,600 bytes: so does the check.
+    check_item_size({"a": {"S": "x" * (MAX_ITEM_BYTES - 2)}}, "just under")
+    with pytest.raises(ItemTooLargeError):
+        check_item_size({"a": {"S": "x" * (MAX_ITEM_BYTES - 1)}}, "exactly at the limit")
 
 
 def test_absurd_nesting_is_invalid_json_not_a_crash() -> None:

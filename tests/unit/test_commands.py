@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -59,10 +61,66 @@ def test_conflicts_are_explained() -> None:
         explain_conflict(Command("put", "a", {}, 2), stamp, None))
 
 
-def test_only_item_size_errors_are_the_items_fault() -> None:
-    from chalicelib.store import _is_size_error
+def test_validation_errors_are_explained_size_apart() -> None:
+    from chalicelib.store import _validation_reason
 
-    assert _is_size_error("Item size has exceeded the maximum allowed size")
-    assert _is_size_error("Item size to update has exceeded the maximum allowed size")
-    assert not _is_size_error("Invalid UpdateExpression: Expression size has exceeded the "
-                              "maximum allowed size")
+    for message in ("Item size has exceeded the maximum allowed size",
+                    "Item size to update has exceeded the maximum allowed size"):
+        assert "over DynamoDB's 400 KB item size limit" in _validation_reason(message)
+    expression = "Invalid UpdateExpression: Expression size has exceeded the maximum allowed size"
+    assert _validation_reason(expression) == (
+        f"DynamoDB refused the write as invalid: {expression}")
+
+
+@pytest.mark.parametrize(("body", "where"), [
+    ('{"operation": "put", "id": "x", "item": {"s": "\\ud83d"}}', "body.item.s"),
+    ('{"operation": "put", "id": "x", "item": {"\\udc00": 1}}', "body.item (an attribute name)"),
+    ('{"operation": "put", "id": "x\\ud83d", "item": {}}', "body.id"),
+])
+def test_lone_surrogates_are_invalid_commands(body: str, where: str) -> None:
+    """Valid JSON, but not Unicode text: rejected before anything tries to encode it."""
+    with pytest.raises(InvalidCommandError, match="lone UTF-16 surrogate") as raised:
+        parse_command(body)
+    assert str(raised.value).startswith(where + ": ")
+    assert raised.value.operation == "put"
+
+
+def test_a_surrogate_pair_is_an_ordinary_character() -> None:
+    assert parse_command('{"operation": "put", "id": "\\ud83d\\ude00", "item": {}}').id == "😀"
+
+
+def test_a_number_without_a_decimal_value_is_an_invalid_command() -> None:
+    with pytest.raises(InvalidCommandError, match="number too large to read"):
+        parse_command('{"operation": "put", "id": "e1", "item": {"n": 1e9999999999999999999}}')
+
+
+def test_an_update_sets_at_most_100_attributes() -> None:
+    """DynamoDB refuses update expressions over 4 KB (about 202 attributes here): the schema
+    (and so API Gateway's model) caps an update at 100."""
+    def update(count: int) -> str:
+        return json.dumps({"operation": "update", "id": "u",
+                           "item": {f"a{i}": i for i in range(count)}})
+
+    assert len(parse_command(update(100)).item) == 100
+    with pytest.raises(InvalidCommandError, match="at most 100 properties"):
+        parse_command(update(101))
+    # A put has no such cap: its item is one value, not an expression.
+    parse_command(json.dumps({"operation": "put", "id": "p",
+                              "item": {f"a{i}": i for i in range(500)}}))
+
+
+@pytest.mark.parametrize("attributes", [
+    {"requestId": {"dataType": "Binary", "binaryValue": "AAE="},
+     "requestTimeEpoch": {"stringValue": "\u0661\u0662\u0663", "dataType": "Number"}},
+    {"requestId": {"stringValue": "r" * 5000, "dataType": "String"},
+     "requestTimeEpoch": {"stringValue": "9" * 40, "dataType": "Number"}},
+    {"requestId": "not an attribute", "requestTimeEpoch": {"stringValue": None}},
+    {"requestTimeEpoch": {"stringValue": "-5", "dataType": "Number"}},
+])
+def test_malformed_stamp_attributes_fall_back_to_sqs_own(attributes: dict[str, Any]) -> None:
+    record = {"messageId": "m1", "attributes": {"SentTimestamp": "5"},
+              "messageAttributes": attributes}
+    assert record_stamp(record) == Stamp(5, "m1")
+    assert record_stamp({"messageId": "m2", "messageAttributes": None,
+                         "attributes": {"SentTimestamp": "oops"}}) == Stamp(0, "m2")
+

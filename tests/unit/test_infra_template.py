@@ -11,6 +11,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 
 from chalicelib.settings import LOCAL_QUEUE, LOCAL_TABLE
+from chalicelib.store import CALL_SECONDS, MESSAGE_SECONDS
 from scripts import cfn_yaml, standalone_template, sync_schema, write_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,14 +156,24 @@ def test_sync_schema_rewrites_only_the_marked_block(tmp_path: Path) -> None:
 def test_queue_visibility_timeout_is_six_times_the_consumer_timeout(
         resources: dict[str, Any], config: dict[str, Any]) -> None:
     timeout = lambda_setting(config, "prod1", "handle_messages", "lambda_timeout")
-    assert timeout == 30
+    assert timeout == 60
     assert resources["Queue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_the_consumer_timeout_fits_messages_and_the_safe_mode_delete(
+        config: dict[str, Any]) -> None:
+    """batch.py starts a message only with MESSAGE_SECONDS left (plus a delete call in the safe
+    mode): a function timeout below that would process one message per batch at best."""
+    timeout = lambda_setting(config, "prod1", "handle_messages", "lambda_timeout")
+    assert timeout >= 2 * MESSAGE_SECONDS + CALL_SECONDS
 
 
 def test_queues(resources: dict[str, Any]) -> None:
     queue = resources["Queue"]["Properties"]
     dlq = resources["DeadLetterQueue"]["Properties"]
-    assert 3 <= queue["RedrivePolicy"]["maxReceiveCount"] <= 5
+    # AWS: "set the maxReceiveCount on the source queue's redrive policy to at least 5" for
+    # Lambda consumers (Lambda developer guide, "Using Lambda with Amazon SQS").
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     for props in (queue, dlq):
