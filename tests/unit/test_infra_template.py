@@ -288,7 +288,8 @@ def test_send_message_integration(resources: dict[str, Any]) -> None:
                                              "sqs:path/${AWS::AccountId}/${Queue.QueueName}"}
     assert list(integration["RequestTemplates"]) == ["application/json"]
     assert integration["RequestParameters"] == {
-        "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"}
+        "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'",
+        "integration.request.header.Accept": "'application/json'"}
     codes = {r["StatusCode"]: r.get("SelectionPattern")
              for r in integration["IntegrationResponses"]}
     assert codes == {"202": None, "400": r"4\d{2}", "503": r"5\d{2}"}
