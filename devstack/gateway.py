@@ -281,13 +281,14 @@ def handler_class(ingest: Ingest) -> type[ChaliceRequestHandler]:
             if urlsplit(self.path).path.rstrip("/") != ingest.spec.resource_path:
                 self._generic_handle()
                 return
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
             try:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length > 0 else b""
                 result = ingest.handle(dict(self.headers), body, self.path,
                                        self.client_address[0])
             except Exception:  # handle() answers its own failures; this is the last resort
                 LOG.exception("ingest failed")
+                self.close_connection = True  # the body may be unread: the stream is lost
                 result = HttpResult(500, b'{"message": "Internal server error"}',
                                     {"Content-Type": "application/json"})
             self.send_response(result.status)
