@@ -75,10 +75,12 @@ outputs: $(STAMP)
 deploy: deploy-infra outputs
 	$(VENV)/bin/chalice deploy --stage $(STAGE)
 
-# Path 2: one stack, Chalice's template merged with infra/extension.yaml.
+# Path 2: one stack, Chalice's template merged with the built extension (its Deployment named
+# by a content hash, so every change of the ingest API is published).
 package: $(STAMP)
 	rm -rf build/package
-	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/extension.yaml build/package
+	$(PY) -m scripts.deployment_hash build/extension.yaml
+	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template build/extension.yaml build/package
 
 # After editing chalicelib/command.schema.json: copy it into the API Gateway model.
 schema: $(STAMP)

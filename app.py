@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from chalice import BadRequestError, Chalice, IAMAuthorizer, NotFoundError, Response
 
@@ -55,8 +56,18 @@ def _json(body: Any, status_code: int = 200) -> Response:
                     headers={"Content-Type": "application/json"})
 
 
+def _path_parameter(value: str) -> str:
+    """Decode a path parameter exactly once. API Gateway REST APIs hand Lambda-proxy
+    pathParameters still percent-encoded (AWS-recorded captures in LocalStack's
+    tests/aws/services/apigateway/test_apigateway_lambda.snapshot.json: "test%2Balias@gmail.com")
+    and Chalice passes them on as they are (chalice#511). `unquote`, not `unquote_plus`: a "+"
+    in a path is a plus, not a space."""
+    return unquote(value)
+
+
 @app.route("/items/{item_id}", methods=["GET"], authorizer=read_auth)
 def get_item(item_id: str) -> Response:
+    item_id = _path_parameter(item_id)
     try:
         return _json(store.get_item(item_id))
     except ItemNotFoundError as error:
@@ -76,6 +87,7 @@ def list_items() -> Response:
 
 @app.route("/requests/{request_id}", methods=["GET"], authorizer=read_auth)
 def get_request(request_id: str) -> Response:
+    request_id = _path_parameter(request_id)
     try:
         return _json(store.get_outcome(request_id))
     except OutcomeNotFoundError as error:

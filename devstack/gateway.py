@@ -8,24 +8,26 @@ served by `chalice.local` (what `chalice local` runs), so the read API behaves a
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
 import re
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from chalice.local import ChaliceRequestHandler, MatchResult, RouteMatcher
+from chalice.local import ChaliceRequestHandler
 from jsonschema import Draft4Validator
 
 from devstack.emulator import EMULATOR_CREDENTIALS
@@ -36,6 +38,23 @@ LOG = logging.getLogger("devstack.gateway")
 
 # API Gateway's payload limit; larger requests get the REQUEST_TOO_LARGE gateway response.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
+
+# A client may choose $context.requestId by sending a UUID in this header (AWS "Access logging
+# for REST APIs"); anything else is ignored and API Gateway makes one up.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def new_extended_request_id() -> str:
+    """$context.extendedRequestId in AWS's shape: 11 random bytes in standard base64, so 16
+    characters ending in "=" and often holding "+" or "/" (e.g. "D4VJDGZOoAMFRmQ=")."""
+    return base64.b64encode(os.urandom(11)).decode("ascii")
+
+
+def client_request_id(extended_request_id: str) -> str:
+    """The requestId the templates derive from extendedRequestId, for the gateway's own log
+    lines only (tests/unit/test_vtl_templates.py checks it against the rendered templates)."""
+    return extended_request_id.replace("+", "-").replace("/", "_").replace("=", "")
 
 
 @dataclass
@@ -80,8 +99,10 @@ class Ingest:
     """POST /SQSManager as API Gateway runs it (validation, VTL, SigV4 form POST to SQS)."""
 
     def __init__(self, spec: GatewaySpec, queue_url: str, region: str, stage: str = "local",
-                 timeout: float = 29.0) -> None:
+                 timeout: float = 29.0,
+                 extended_ids: Callable[[], str] = new_extended_request_id) -> None:
         self.spec = spec
+        self.extended_ids = extended_ids
         self.queue_url = queue_url
         self.region = region
         self.stage = stage
@@ -93,14 +114,25 @@ class Ingest:
     def handle(self, headers: Mapping[str, str], body: bytes, path: str,
                source_ip: str = "127.0.0.1") -> HttpResult:
         lower = {k.lower(): v for k, v in headers.items()}
-        request_id = str(uuid.uuid4())
+        chosen = lower.get("x-amzn-requestid", "").strip()
+        extended_id = self.extended_ids()
         context = new_context(
-            requestId=request_id, extendedRequestId=request_id,
+            requestId=chosen if _UUID.fullmatch(chosen) else str(uuid.uuid4()),
+            extendedRequestId=extended_id,
             requestTimeEpoch=int(time.time() * 1000), stage=self.stage, httpMethod="POST",
             resourcePath=self.spec.resource_path, path=f"/{self.stage}{urlsplit(path).path}",
             protocol="HTTP/1.1", domainName=lower.get("host", ""), apiId="local",
             identity={"sourceIp": source_ip, "userAgent": lower.get("user-agent", "")},
         )
+        try:
+            return self._handle(context, lower, headers, body, path)
+        except Exception:  # API Gateway answers every request: never drop the connection
+            LOG.exception("[%s] gateway failure", client_request_id(extended_id))
+            return self._gateway_error(context, "DEFAULT_5XX", "Internal server error")
+
+    def _handle(self, context: dict[str, Any], lower: Mapping[str, str],
+                headers: Mapping[str, str], body: bytes, path: str) -> HttpResult:
+        request_id = client_request_id(context["extendedRequestId"])
         LOG.info("[%s] received POST %s (%d bytes)", request_id, path, len(body))
         if len(body) > MAX_PAYLOAD_BYTES:
             return self._gateway_error(context, "REQUEST_TOO_LARGE", "Request Too Long")
@@ -127,14 +159,16 @@ class Ingest:
         """None if the body matches the model, else API Gateway's validationErrorString."""
         try:
             document = loads_exact(body.decode("utf-8")) if body.strip() else {}
-        except (UnicodeDecodeError, ValueError) as error:
-            return f"[Invalid JSON: {error}]"
+        # Anything at all: e.g. Decimal raises InvalidOperation (not a ValueError) for 1e99999...
+        except Exception as error:
+            return f"[Invalid JSON: {type(error).__name__}: {error}]"
         messages = sorted(error.message for error in self.validator.iter_errors(document))
         return "[" + ", ".join(messages) + "]" if messages else None
 
     def _send(self, form: str) -> tuple[int, str]:
         """POST the rendered form to the queue URL, signed as API Gateway's role would sign it."""
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        # The integration's static request headers (Content-Type, Accept) as infra declares them.
+        headers = dict(self.spec.request_headers)
         data = form.strip().encode("utf-8")
         request = AWSRequest(method="POST", url=self.queue_url, data=data, headers=headers)
         SigV4Auth(self.credentials, "sqs", self.region).add_auth(request)
@@ -147,7 +181,7 @@ class Ingest:
 
     def _integration_response(self, context: dict[str, Any], status: int,
                               answer: str) -> HttpResult:
-        request_id = context["requestId"]
+        request_id = client_request_id(context["extendedRequestId"])
         chosen = None
         for candidate in self.spec.integration_responses:
             pattern = candidate.selection_pattern
@@ -192,14 +226,17 @@ class Ingest:
             iter(response.templates.values()), '{"message":$context.error.messageString}')
         output = substitute(template, context)
         status = response.status_code
-        LOG.warning("[%s] rejected at the gateway: %s %s -> %d", context["requestId"],
-                    response_type, validation or message, status)
+        LOG.warning("[%s] rejected at the gateway: %s %s -> %d",
+                    client_request_id(context["extendedRequestId"]), response_type,
+                    validation or message, status)
         headers = {"Content-Type": "application/json", **response.headers}
         return HttpResult(status, output.encode("utf-8"), self._headers(context, headers))
 
     @staticmethod
     def _headers(context: Mapping[str, Any], headers: dict[str, str]) -> dict[str, str]:
+        # As API Gateway: $context.requestId and $context.extendedRequestId, unchanged.
         headers["x-amzn-RequestId"] = context["requestId"]
+        headers["x-amz-apigw-id"] = context["extendedRequestId"]
         overrides = (context.get("responseOverride") or {}).get("header") or {}
         headers.update({str(k): str(v) for k, v in overrides.items()})
         return headers
@@ -224,17 +261,9 @@ def substitute(template: str, context: Mapping[str, Any]) -> str:
 
 
 def _sqs_error(document: str) -> str:
-    error = json.loads(document).get("Error") or {}
+    answer = json.loads(document)
+    error = answer.get("Error") or (answer.get("ErrorResponse") or {}).get("Error") or {}
     return f"{error.get('Code', '?')}: {error.get('Message', '')}"
-
-
-class DecodingRouteMatcher(RouteMatcher):
-    """API Gateway URL-decodes path parameters (/items/a%20b -> "a b"); chalice.local does not."""
-
-    def match_route(self, url: str) -> MatchResult:
-        found = super().match_route(url)
-        return MatchResult(found.route, {k: unquote(v) for k, v in found.captured.items()},
-                           found.query_params)
 
 
 def handler_class(ingest: Ingest) -> type[ChaliceRequestHandler]:
@@ -245,26 +274,23 @@ def handler_class(ingest: Ingest) -> type[ChaliceRequestHandler]:
         # ACK held every response about 40 ms.
         disable_nagle_algorithm = True
 
-        matcher: DecodingRouteMatcher | None = None  # one for the server, not one per request
-
-        def _generic_handle(self) -> None:
-            converter = self.local_gateway.event_converter
-            cls = type(self)
-            if cls.matcher is None:
-                cls.matcher = DecodingRouteMatcher(converter._route_matcher.route_urls)
-            converter._route_matcher = cls.matcher
-            super()._generic_handle()
-
-        # The base class binds these to its own _generic_handle: rebind them to ours.
-        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _generic_handle
+        # Path parameters stay percent-encoded, as API Gateway passes them to Lambda: app.py
+        # decodes them (chalice.local does not decode either).
 
         def do_POST(self) -> None:
             if urlsplit(self.path).path.rstrip("/") != ingest.spec.resource_path:
                 self._generic_handle()
                 return
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
-            result = ingest.handle(dict(self.headers), body, self.path, self.client_address[0])
+            try:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length > 0 else b""
+                result = ingest.handle(dict(self.headers), body, self.path,
+                                       self.client_address[0])
+            except Exception:  # handle() answers its own failures; this is the last resort
+                LOG.exception("ingest failed")
+                self.close_connection = True  # the body may be unread: the stream is lost
+                result = HttpResult(500, b'{"message": "Internal server error"}',
+                                    {"Content-Type": "application/json"})
             self.send_response(result.status)
             for name, value in result.headers.items():
                 self.send_header(name, value)

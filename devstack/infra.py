@@ -94,6 +94,8 @@ class GatewaySpec:
     integration_responses: list[IntegrationResponse]
     model_schema: dict[str, Any]
     gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)
+    # The integration's static `integration.request.header.X: "'value'"` parameters.
+    request_headers: dict[str, str] = field(default_factory=dict)
 
     def gateway_response(self, response_type: str) -> GatewayResponse:
         for name in (response_type, "DEFAULT_4XX" if response_type != "DEFAULT_5XX" else ""):
@@ -145,6 +147,8 @@ class InfraTemplate:
             integration_responses=responses,
             model_schema=self._model_schema(model_id),
             gateway_responses=self._gateway_responses(),
+            request_headers=_static_headers(integration.get("RequestParameters") or {},
+                                            ("integration.request.header.",)),
         )
 
     def _resource_path(self, resource_ref: Any) -> str:
@@ -186,10 +190,13 @@ class InfraTemplate:
         return found
 
 
-def _static_headers(parameters: Mapping[str, Any]) -> dict[str, str]:
+_RESPONSE_HEADER_PREFIXES = ("method.response.header.", "gatewayresponse.header.")
+
+
+def _static_headers(parameters: Mapping[str, Any],
+                    prefixes: tuple[str, ...] = _RESPONSE_HEADER_PREFIXES) -> dict[str, str]:
     """`method.response.header.X: "'value'"` -> {"X": "value"}; non-literal mappings skipped."""
     headers: dict[str, str] = {}
-    prefixes = ("method.response.header.", "gatewayresponse.header.")
     for key, value in parameters.items():
         text = str(value)
         for prefix in prefixes:

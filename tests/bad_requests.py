@@ -18,5 +18,8 @@ BAD_REQUESTS: list[tuple[str, str, int]] = [
     ('{"operation": "update", "id": "x", "item": {}}', "application/json", 400),
     ('{"operation": "delete", "id": "x", "extra": true}', "application/json", 400),
     ('{"operation": "create", "id": "x", "item": {"n": NaN}}', "application/json", 400),
+    # Decimal raises InvalidOperation (not a ValueError) on this exponent.
+    ('{"operation": "put", "id": "e1", "item": {"n": 1e9999999999999999999}}',
+     "application/json", 400),
     ("[" * 100_000 + "]" * 100_000, "application/json", 400),
 ]

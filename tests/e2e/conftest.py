@@ -49,10 +49,12 @@ class PipelineProcess(DevstackProcess):
         self.proxy.stop()
 
     # --- client helpers --------------------------------------------------------------------
-    def post(self, body: str | bytes, content_type: str = "application/json") -> requests.Response:
+    def post(self, body: str | bytes, content_type: str = "application/json",
+             headers: dict[str, str] | None = None) -> requests.Response:
         data = body.encode("utf-8") if isinstance(body, str) else body
         return self.http.post(f"{self.base_url}/SQSManager", data=data,
-                              headers={"Content-Type": content_type}, timeout=30)
+                              headers={"Content-Type": content_type, **(headers or {})},
+                              timeout=30)
 
     def submit(self, command: dict[str, Any]) -> str:
         response = self.post(json.dumps(command, ensure_ascii=False))

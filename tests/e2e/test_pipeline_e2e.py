@@ -114,6 +114,35 @@ def test_gateway_rejects_bad_requests_with_json(pipeline: PipelineProcess, body:
     assert isinstance(response.json()["message"], str)
 
 
+def test_a_client_chosen_request_id_cannot_pass_for_a_redelivery(
+        pipeline: PipelineProcess) -> None:
+    # API Gateway makes a UUID in x-amzn-RequestId the request's $context.requestId; the
+    # product identifies requests by extendedRequestId, so both requests are applied.
+    chosen = {"x-amzn-RequestId": "0f8e6c1a-1d2b-4c3d-9e4f-a5b6c7d8e9f0"}
+    ids = [unique("chosen-a"), unique("chosen-b")]
+    answers = [pipeline.post(json.dumps({"operation": "create", "id": item_id, "item": {"n": n}}),
+                             headers=chosen) for n, item_id in enumerate(ids)]
+    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    assert {a.headers["x-amzn-RequestId"] for a in answers} == {chosen["x-amzn-RequestId"]}
+    request_ids = [a.json()["requestId"] for a in answers]
+    assert len(set(request_ids)) == 2
+    for n, (request_id, item_id) in enumerate(zip(request_ids, ids, strict=True)):
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", request_id)  # goes into URLs as it is
+        outcome = pipeline.outcome(request_id)
+        assert (outcome["status"], outcome["id"]) == ("applied", item_id)
+        assert stored(pipeline, item_id) == {"n": n}
+
+
+@pytest.mark.parametrize("item_id", ["a b/c%d+e ü😀", "x%2541", "+", "/", "%"])
+def test_ids_needing_percent_encoding_read_back_by_path(pipeline: PipelineProcess,
+                                                        item_id: str) -> None:
+    item_id = f"{item_id} {unique('enc')}"
+    request_id = pipeline.submit({"operation": "create", "id": item_id, "item": {"v": item_id}})
+    assert pipeline.outcome(request_id)["status"] == "applied"
+    # pipeline.item() sends GET /items/{quote(item_id, safe="")}: "/" as %2F, "+" as %2B.
+    assert stored(pipeline, item_id) == {"v": item_id}
+
+
 def test_transient_failure_is_retried_then_applied(pipeline: PipelineProcess) -> None:
     item_id = unique("flaky")
     fault = pipeline.proxy.add(Fault(item_id, THROTTLE, times=None))

@@ -1,4 +1,5 @@
-"""`chalice package --merge-template infra/extension.yaml` run for real: the merged SAM template."""
+"""`make package` run for real: the built extension (scripts/deployment_hash.py) merged by
+`chalice package --merge-template`, the SAM template that path 2 deploys."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint
 
+from scripts import deployment_hash
 from scripts.cfn_yaml import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +34,8 @@ def run_chalice_package(project: Path, outdir: Path, *extra: str) -> None:
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outdir = tmp_path_factory.mktemp("package")
-    run_chalice_package(ROOT, outdir, "--merge-template", "infra/extension.yaml")
+    built = deployment_hash.write(tmp_path_factory.mktemp("build") / "extension.yaml")
+    run_chalice_package(ROOT, outdir, "--merge-template", str(built))
     return outdir
 
 
@@ -101,6 +104,15 @@ def test_only_our_roles(merged: dict[str, Any]) -> None:
     roles = {name for name, body in resources.items() if body["Type"] == "AWS::IAM::Role"}
     assert roles == {"ApiGatewaySqsRole", "ConsumerRole", "ReadApiRole"}
     assert all("Type" in body for body in resources.values())
+
+
+def test_the_ingest_deployment_is_named_by_content_hash(merged: dict[str, Any]) -> None:
+    resources = merged["Resources"]
+    built = deployment_hash.with_deployment_hash(load_template(deployment_hash.EXTENSION))
+    [name] = [n for n, body in resources.items() if body["Type"] == "AWS::ApiGateway::Deployment"
+              and body["Properties"]["RestApiId"] == {"Ref": "IngestApi"}]
+    assert name in built["Resources"] and name != "IngestDeployment"
+    assert resources["Stage"]["Properties"]["DeploymentId"] == {"Ref": name}
 
 
 def test_both_apis_and_outputs(merged: dict[str, Any]) -> None:

@@ -21,6 +21,8 @@ import boto3
 import pytest
 
 from devstack.emulator import MotoServer
+from scripts.deployment_hash import DEPLOYMENT
+from scripts.standalone_template import standalone
 from scripts.standalone_template import write as write_standalone
 from scripts.write_outputs import apply_outputs
 
@@ -136,6 +138,37 @@ def test_an_api_key_is_required_unless_turned_off(moto: MotoServer, stack: dict[
     assert ingest_method(moto, stack)["apiKeyRequired"] is True
     open_stack = create_stack(moto, f"{STACK}-open", template_body, {"RequireApiKey": "false"})
     assert ingest_method(moto, open_stack)["apiKeyRequired"] is False
+
+
+def deployments(moto: MotoServer, stack_name: str) -> list[str]:
+    cloudformation = client(moto, "cloudformation")
+    described = cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+    return [r["LogicalResourceId"] for r in described if r.get("ResourceType") == DEPLOYMENT]
+
+
+def test_a_changed_method_is_deployed_anew(moto: MotoServer, template_body: str) -> None:
+    name = f"{STACK}-redeploy"
+    create_stack(moto, name, template_body)
+    [first] = deployments(moto, name)
+    assert first.startswith("IngestDeployment") and first != "IngestDeployment"
+    changed = json.loads(template_body)
+    changed["Resources"] = {k: v for k, v in changed["Resources"].items() if k != first}
+    changed["Resources"]["IngestDeployment"] = json.loads(template_body)["Resources"][first]
+    changed["Resources"]["Stage"]["Properties"]["DeploymentId"] = {"Ref": "IngestDeployment"}
+    method = changed["Resources"]["SendMessageMethod"]["Properties"]
+    method["Integration"]["RequestTemplates"]["application/json"] += "&MessageAttribute.3.Name=x"
+    cloudformation = client(moto, "cloudformation")
+    cloudformation.update_stack(StackName=name, TemplateBody=json.dumps(standalone(changed)),
+                                Capabilities=["CAPABILITY_IAM"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        if not status.endswith("_IN_PROGRESS"):
+            break
+        time.sleep(0.1)
+    assert status == "UPDATE_COMPLETE"
+    [second] = deployments(moto, name)
+    assert second.startswith("IngestDeployment") and second != first
 
 
 def test_write_outputs_into_a_copy_of_the_config(moto: MotoServer, stack: dict[str, Any],

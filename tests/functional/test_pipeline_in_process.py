@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 
@@ -50,3 +52,15 @@ def test_other_methods_on_the_ingest_path_are_chalice_local_403(pipeline: Pipeli
     response = requests.get(f"{pipeline.base_url}/SQSManager", timeout=10)
     assert response.status_code == 403
     assert response.json() == {"message": "Missing Authentication Token"}
+
+
+def test_the_gateway_answers_even_a_request_it_cannot_read(pipeline: Pipeline) -> None:
+    # A Content-Length that is no number fails before Ingest.handle: still a JSON answer.
+    with socket.create_connection((pipeline.host, pipeline.port), timeout=10) as connection:
+        connection.sendall(b"POST /SQSManager HTTP/1.1\r\nHost: localhost\r\n"
+                           b"Content-Type: application/json\r\nContent-Length: many\r\n\r\n")
+        answer = connection.makefile("rb").read()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 500") or head.startswith(b"HTTP/1.1 500"), head
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body) == {"message": "Internal server error"}

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from devstack.gateway import substitute
+from devstack.gateway import client_request_id, new_extended_request_id, substitute
 from devstack.infra import GatewaySpec, InfraTemplate, IntegrationResponse
 from devstack.vtl import new_context, override_status, render
 
@@ -35,10 +35,11 @@ def response_for(spec: GatewaySpec, status: int) -> IntegrationResponse:
     return default
 
 
-def render_response(spec: GatewaySpec, status: int, answer: Any) -> tuple[int, Any]:
+def render_response(spec: GatewaySpec, status: int, answer: Any,
+                    extended_id: str = "req-1") -> tuple[int, Any]:
     response = response_for(spec, status)
     output, context = render(response.templates["application/json"], json.dumps(answer),
-                             new_context(requestId="req-1"))
+                             new_context(requestId="client-chosen", extendedRequestId=extended_id))
     return override_status(context, response.status_code), json.loads(output)
 
 
@@ -47,11 +48,13 @@ def test_spec_is_read_from_infra(spec: GatewaySpec) -> None:
     assert spec.http_method == "POST"
     assert list(spec.request_templates) == ["application/json"]
     assert spec.model_schema["title"] == "SQSManagerCommand"
+    assert spec.request_headers == {"Content-Type": "application/x-www-form-urlencoded",
+                                    "Accept": "application/json"}
 
 
 def test_request_template_sends_the_body_exactly(spec: GatewaySpec) -> None:
     context = new_context(requestId="11111111-2222-4333-8444-5555555555ab",
-                          requestTimeEpoch=1700000000123)
+                          extendedRequestId="D4VJDGZOoAMFRmQ=", requestTimeEpoch=1700000000123)
     form, _ = render(spec.request_templates["application/json"], AWKWARD_BODY, context)
     fields = parse_qs(form.strip(), keep_blank_values=True, strict_parsing=True)
     assert fields["Action"] == ["SendMessage"]
@@ -59,8 +62,46 @@ def test_request_template_sends_the_body_exactly(spec: GatewaySpec) -> None:
     attributes = {fields[f"MessageAttribute.{n}.Name"][0]: (
         fields[f"MessageAttribute.{n}.Value.DataType"][0],
         fields[f"MessageAttribute.{n}.Value.StringValue"][0]) for n in (1, 2)}
-    assert attributes == {"requestId": ("String", "11111111-2222-4333-8444-5555555555ab"),
+    assert attributes == {"requestId": ("String", "D4VJDGZOoAMFRmQ"),
                           "requestTimeEpoch": ("Number", "1700000000123")}
+
+
+def sent_request_id(spec: GatewaySpec, extended_id: str) -> str:
+    context = new_context(requestId="11111111-2222-4333-8444-5555555555ab",
+                          extendedRequestId=extended_id, requestTimeEpoch=1)
+    form, _ = render(spec.request_templates["application/json"], '{"id": "x"}', context)
+    fields = parse_qs(form.strip(), strict_parsing=True)
+    assert fields["MessageAttribute.1.Name"] == ["requestId"]
+    return fields["MessageAttribute.1.Value.StringValue"][0]
+
+
+# extendedRequestId is base64: "+", "/" and "=" padding, several of each, anywhere.
+EXTENDED_IDS = ["D4VJDGZOoAMFRmQ=", "a+b/c+d/ef+/+/g=", "++//++//++//++//", "AB/+CD==",
+                "plain0123456789x"]
+
+
+@pytest.mark.parametrize("extended_id", EXTENDED_IDS)
+def test_request_id_is_the_url_safe_extended_request_id(spec: GatewaySpec,
+                                                        extended_id: str) -> None:
+    sent = sent_request_id(spec, extended_id)
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", sent)
+    assert sent == extended_id.replace("+", "-").replace("/", "_").rstrip("=")
+    answer = {"SendMessageResponse": {"SendMessageResult": {"MessageId": "m-1"}}}
+    # The 202 body names the very id the message carries; the client's requestId plays no part.
+    assert render_response(spec, 200, answer, extended_id) == (
+        202, {"requestId": sent, "messageId": "m-1"})
+    assert client_request_id(extended_id) == sent  # the gateway's log lines use the same
+
+
+def test_request_ids_stay_distinct(spec: GatewaySpec) -> None:
+    generated = {new_extended_request_id() for _ in range(2000)}
+    assert all(re.fullmatch(r"[A-Za-z0-9+/]{15}=", value) for value in generated)
+    assert any("+" in value for value in generated) and any("/" in value for value in generated)
+    sent = {client_request_id(value) for value in generated}
+    assert len(sent) == len(generated)
+    # Spot-check the template itself on generated ids, not only the gateway's copy.
+    for value in sorted(generated)[:20]:
+        assert sent_request_id(spec, value) == client_request_id(value)
 
 
 def test_success_is_202_with_request_and_message_ids(spec: GatewaySpec) -> None:
@@ -74,10 +115,30 @@ def sqs_error(message: str, code: str = "InvalidParameterValue") -> dict[str, An
     return {"Error": {"Code": code, "Message": message, "Type": "Sender"}, "RequestId": "r"}
 
 
-def test_oversized_message_is_413(spec: GatewaySpec) -> None:
-    message = ("One or more parameters are invalid. Reason: Message must be shorter than "
-               "1048576 bytes.")
-    assert render_response(spec, 400, sqs_error(message)) == (413, {"message": message})
+def localstack_error(message: str, code: str = "InvalidParameterValue") -> dict[str, Any]:
+    # LocalStack wraps SQS's JSON error in "ErrorResponse".
+    return {"ErrorResponse": sqs_error(message, code)}
+
+
+SHAPES = pytest.mark.parametrize("shape", [sqs_error, localstack_error],
+                                 ids=["aws", "localstack"])
+OVERSIZED = ("One or more parameters are invalid. Reason: Message must be shorter than "
+             "1048576 bytes.")
+
+
+@SHAPES
+def test_oversized_message_is_413(spec: GatewaySpec, shape: Any) -> None:
+    assert render_response(spec, 400, shape(OVERSIZED)) == (413, {"message": OVERSIZED})
+
+
+@SHAPES
+def test_either_error_shape_gives_400_500_and_503(spec: GatewaySpec, shape: Any) -> None:
+    assert render_response(spec, 400, shape("bad chars", "InvalidMessageContents")) == (
+        400, {"message": "bad chars"})
+    status, body = render_response(spec, 403, shape("denied", "AccessDenied"))
+    assert status == 500 and "(AccessDenied)" in body["message"]
+    assert render_response(spec, 500, shape("oops", "InternalError")) == (
+        503, {"message": "queue unavailable, retry"})
 
 
 @pytest.mark.parametrize("message", ["plain", "it's \"quoted\" \\ / & < ü 😀", ""])
