@@ -85,6 +85,23 @@ def test_200_kb_item_is_stored_whole(pipeline: PipelineProcess) -> None:
     assert stored(pipeline, item_id) == {"blob": blob}
 
 
+def test_what_the_gateway_accepts_but_dynamodb_cannot_store_ends_rejected(
+        pipeline: PipelineProcess) -> None:
+    """Valid JSON that is no storable command ends `rejected` with a reason: never retried into
+    the DLQ, never left `pending`."""
+    cases = {
+        '{"operation": "put", "id": "%s", "item": {"s": "\\ud83d"}}': "lone UTF-16 surrogate",
+        '{"operation": "put", "id": "%s", "item": {"d": %s1%s}}' % (
+            "%s", "[" * 31, "]" * 31): "nested deeper than 30",
+    }
+    for body, reason in cases.items():
+        response = pipeline.post(body % unique("unstorable"))
+        assert response.status_code == 202, response.text
+        outcome = pipeline.outcome(response.json()["requestId"])
+        assert outcome["status"] == "rejected", outcome
+        assert reason in outcome["reason"]
+
+
 def test_fits_the_queue_but_not_dynamodb_is_rejected_with_a_size_reason(
         pipeline: PipelineProcess) -> None:
     item_id = unique("too-big")
