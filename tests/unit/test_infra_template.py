@@ -240,7 +240,8 @@ def test_api_gateway_role_may_only_send_to_the_queue(resources: dict[str, Any]) 
 
 @pytest.mark.parametrize("role, actions", [
     ("ConsumerRole", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                      "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                      "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                      "sqs:GetQueueAttributes",
                       "sqs:GetQueueUrl", "logs:CreateLogGroup", "logs:CreateLogStream",
                       "logs:PutLogEvents"}),
     ("ReadApiRole", {"dynamodb:GetItem", "dynamodb:Scan", "logs:CreateLogGroup",
