@@ -13,9 +13,10 @@ import boto3
 import pytest
 
 from chalicelib import ItemStore, Settings
-from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO, STORES, DynamoDBLocal, unavailable_reason
+from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO, STORES, DynamoDBLocal
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer, free_port
 from devstack.resources import Resources, ensure_resources
+from tests.stores import skip_unless_dynamodb_local_runs
 
 REGION = "us-west-2"
 
@@ -52,9 +53,7 @@ def moto_server() -> Iterator[MotoServer]:
 def dynamodb_local() -> Iterator[DynamoDBLocal]:
     """Amazon's DynamoDB Local on a free port (it listens on every interface; tests use
     127.0.0.1 only). Skips, saying why, without Java 17+ or the npm package."""
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"{reason}: the DynamoDB Local half of the store tests did not run")
+    skip_unless_dynamodb_local_runs()
     with DynamoDBLocal(port=free_port()) as server:
         yield server
 

@@ -23,10 +23,11 @@ import boto3
 import pytest
 import requests
 
-from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO, STORES, unavailable_reason
+from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO, STORES
 from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.faults import FaultProxy
 from devstack.process import DevstackProcess
+from tests.stores import skip_unless_dynamodb_local_runs
 
 REGION = "us-west-2"
 # Failed messages come back after this many seconds (infra's 180 s would make tests crawl).
@@ -113,9 +114,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def store_of(request: pytest.FixtureRequest) -> str:
     store: str = getattr(request, "param", MOTO)
     if store == DYNAMODB_LOCAL:
-        reason = unavailable_reason()
-        if reason is not None:
-            pytest.skip(f"{reason}: the pipeline did not run on DynamoDB Local")
+        skip_unless_dynamodb_local_runs()
     return store
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack.dynamodb_local import DYNAMODB_LOCAL, STORES, DynamoDBLocal, unavailable_reason
+from devstack.dynamodb_local import DYNAMODB_LOCAL, STORES, DynamoDBLocal
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer, free_port
 from devstack.process import PROJECT_DIR, DevstackProcess
+from tests.stores import skip_unless_dynamodb_local_runs
 
 pytestmark = pytest.mark.e2e
 
@@ -31,8 +32,8 @@ ORPHAN_SECONDS = 5.0
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest) -> str:
     chosen: str = request.param
-    if chosen == DYNAMODB_LOCAL and (reason := unavailable_reason()) is not None:
-        pytest.skip(f"{reason}: not tested with --store dynamodb-local")
+    if chosen == DYNAMODB_LOCAL:
+        skip_unless_dynamodb_local_runs()
     return chosen
 
 
