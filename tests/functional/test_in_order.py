@@ -34,6 +34,8 @@ from chalicelib import (
 from chalicelib.batch import CONDITION_RETRIES
 from chalicelib.commands import Command
 
+pytestmark = pytest.mark.both_stores
+
 ATTRIBUTES = ["a", "b", "c"]
 VALUES = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"]), st.none())
 

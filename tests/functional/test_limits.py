@@ -27,6 +27,8 @@ from chalicelib.commands import Command
 from chalicelib.store import MAX_REASON_CHARS, client_config
 from devstack.faults import INVALID, INVALID_ACTION, Fault, FaultProxy
 
+pytestmark = pytest.mark.both_stores
+
 TIME = 1_700_000_000_000
 
 
@@ -62,9 +64,9 @@ def sender(store: ItemStore) -> Sender:
 
 
 @pytest.fixture
-def faulty(endpoint_url: str, settings: Settings) -> Iterator[tuple[Sender, FaultProxy]]:
+def faulty(dynamodb_endpoint: str, settings: Settings) -> Iterator[tuple[Sender, FaultProxy]]:
     """A sender whose DynamoDB calls go through the fault proxy."""
-    with FaultProxy(endpoint_url) as proxy:
+    with FaultProxy(dynamodb_endpoint) as proxy:
         client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name="us-west-2",
                               config=client_config())
         yield Sender(ItemStore(client, settings)), proxy
