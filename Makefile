@@ -10,7 +10,7 @@ STAGE ?= prod1
 STACK ?= sqs-manager-$(STAGE)
 export AWS_DEFAULT_REGION ?= us-west-2
 
-.PHONY: run debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
+.PHONY: run smoke debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
 
 venv: $(STAMP)
 
@@ -26,8 +26,9 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 # The whole path on 127.0.0.1: emulator :5000, gateway and read API :8000, poller.
+# AUTH=1: as the prod1 stage, POST needs the API key and reads need SigV4 (both printed).
 run: $(STAMP)
-	$(PY) -m devstack
+	$(PY) -m devstack $(if $(AUTH),--auth)
 
 # Chalice's own local server on :8001 with the `local` stage: POST /debug/consume runs the SQS
 # handler synchronously (breakpoints work). Needs the emulator from `make run`.
@@ -81,6 +82,11 @@ package: $(STAMP)
 	rm -rf build/package
 	$(PY) -m scripts.deployment_hash build/extension.yaml
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template build/extension.yaml build/package
+
+# After a deploy: check the stack end to end (scripts/smoke.py; reads signed with your AWS
+# credentials). SMOKE_ARGS="--read-url URL --api-key KEY" overrides what the stack outputs give.
+smoke: $(STAMP)
+	$(PY) -m scripts.smoke --stack-name $(STACK) --stage $(STAGE) $(SMOKE_ARGS)
 
 # After editing chalicelib/command.schema.json: copy it into the API Gateway model.
 schema: $(STAMP)

@@ -24,6 +24,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
+from devstack.auth import LocalAuth
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
 from devstack.gateway import Ingest, handler_class
 from devstack.infra import DEFAULT_TEMPLATE, PROJECT_DIR, InfraTemplate
@@ -69,7 +70,7 @@ class Pipeline:
                  dlq_name: str = DEFAULT_DLQ, table_name: str = DEFAULT_TABLE,
                  honour_batch_item_failures: bool = True, visibility_timeout: int | None = None,
                  stage: str = "local", infra_path: str | Path = DEFAULT_TEMPLATE,
-                 start_poller: bool = True) -> None:
+                 start_poller: bool = True, auth: LocalAuth | None = None) -> None:
         self.host = host
         self.port = port
         self.emulator_port = emulator_port
@@ -80,6 +81,7 @@ class Pipeline:
         self.stage = stage
         self.infra_path = Path(infra_path)
         self.start_poller = start_poller
+        self.auth = auth  # API key and SigV4 required, as on AWS (devstack/auth.py)
         self.emulator: MotoServer | None = None
         self.resources: Resources | None = None
         self.app: Chalice | None = None
@@ -126,9 +128,9 @@ class Pipeline:
         self.resources = ensure_resources(self.endpoint_url, infra, self.queue_name,
                                           self.dlq_name, self.table_name)
         ingest = Ingest(infra.gateway_spec(), self.resources.queue_url, region(),
-                        stage=self.stage)
+                        stage=self.stage, auth=self.auth)
         self._server = LocalDevServer(self.app, self.config, self.host, self.port,
-                                      handler_cls=handler_class(ingest))
+                                      handler_cls=handler_class(ingest, self.auth))
         self._server_thread = threading.Thread(target=self._server.server.serve_forever,
                                                name="gateway", daemon=True)
         self._server_thread.start()
