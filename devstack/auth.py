@@ -134,23 +134,16 @@ class LocalAuth:
         access_key, day, region, service = scope[:4]
         if not hmac.compare_digest(access_key.encode("utf-8"), self.access_key.encode("utf-8")):
             return UNKNOWN_ACCESS_KEY
-        if region != self.region or service != SERVICE:
+        if region != self.region:
             return Refusal("INVALID_SIGNATURE",
-                           f"Credential should be scoped to a valid region, not '{region}'. "
-                           if region != self.region else
-                           f"Credential should be scoped to correct service: '{SERVICE}'. ")
+                           f"Credential should be scoped to a valid region, not '{region}'.")
+        if service != SERVICE:
+            return Refusal("INVALID_SIGNATURE",
+                           f"Credential should be scoped to correct service: '{SERVICE}'.")
         stamp = (lower.get("x-amz-date") or [""])[0]
-        try:
-            signed_at = datetime.datetime.strptime(stamp, _AMZ_DATE).replace(
-                tzinfo=datetime.UTC)
-        except ValueError:
-            return Refusal("DEFAULT_4XX", "Authorization header requires existence of "
-                                                   "either a 'X-Amz-Date' or a 'Date' header.")
-        current = now or datetime.datetime.now(datetime.UTC)
-        if abs(current - signed_at) > MAX_CLOCK_SKEW:
-            return Refusal("INVALID_SIGNATURE", f"Signature expired: {stamp} is now earlier than "
-                                                f"{(current - MAX_CLOCK_SKEW).strftime(_AMZ_DATE)}"
-                                                f" ({current.strftime(_AMZ_DATE)} - 15 min.)")
+        refusal = _date_refusal(stamp, now or datetime.datetime.now(datetime.UTC))
+        if refusal is not None:
+            return refusal
         signed = match["signed"].lower().split(";")
         missing = [name for name in signed if name not in lower]
         if day != stamp[:8] or missing or "host" not in signed:
@@ -179,6 +172,24 @@ class LocalAuth:
                   f"\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n"
                   if canonical else "")
         return Refusal("INVALID_SIGNATURE", _SIGNATURE_MISMATCH + detail)
+
+
+def _date_refusal(stamp: str, now: datetime.datetime) -> Refusal | None:
+    """A missing X-Amz-Date, or one more than 15 minutes from `now`."""
+    try:
+        signed_at = datetime.datetime.strptime(stamp, _AMZ_DATE).replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return Refusal("DEFAULT_4XX", "Authorization header requires existence of either a "
+                                      "'X-Amz-Date' or a 'Date' header.")
+    if signed_at < now - MAX_CLOCK_SKEW:
+        return Refusal("INVALID_SIGNATURE", f"Signature expired: {stamp} is now earlier than "
+                                            f"{(now - MAX_CLOCK_SKEW).strftime(_AMZ_DATE)} "
+                                            f"({now.strftime(_AMZ_DATE)} - 15 min.)")
+    if signed_at > now + MAX_CLOCK_SKEW:
+        return Refusal("INVALID_SIGNATURE", f"Signature not yet current: {stamp} is still later "
+                                            f"than {(now + MAX_CLOCK_SKEW).strftime(_AMZ_DATE)} "
+                                            f"({now.strftime(_AMZ_DATE)} + 15 min.)")
+    return None
 
 
 def _items(headers: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -107,13 +107,16 @@ def test_a_signature_for_another_region_or_service_is_refused() -> None:
         assert refusal.response_type == "INVALID_SIGNATURE"
 
 
-def test_a_signature_older_than_15_minutes_has_expired() -> None:
+def test_a_signature_dated_over_15_minutes_away_is_refused() -> None:
     headers = signed("/items")
     signed_at = datetime.datetime.strptime(headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
         tzinfo=datetime.UTC)
     assert check("/items", headers, now=signed_at + datetime.timedelta(minutes=14)) is None
     refusal = check("/items", headers, now=signed_at + datetime.timedelta(minutes=16))
     assert refusal is not None and refusal.message.startswith("Signature expired: ")
+    refusal = check("/items", headers, now=signed_at - datetime.timedelta(minutes=16))
+    assert refusal is not None and refusal.message.startswith("Signature not yet current: ")
+    assert check("/items", {k: v for k, v in headers.items() if k != "X-Amz-Date"}) is not None
 
 
 def test_a_malformed_authorization_header_is_refused() -> None:
