@@ -14,7 +14,7 @@ export AWS_DEFAULT_REGION ?= us-west-2
 STORE ?= moto
 DYNAMODB_PORT ?= 5002
 
-.PHONY: run debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
+.PHONY: run smoke debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
 
 venv: $(STAMP)
 
@@ -31,8 +31,9 @@ $(NODE_STAMP): package.json package-lock.json
 
 # The whole path on 127.0.0.1: emulator :5000, gateway and read API :8000, poller;
 # with STORE=dynamodb-local, DynamoDB Local on :5002 holds the table.
+# AUTH=1: as the prod1 stage, POST needs the API key and reads need SigV4 (both printed).
 run: $(STAMP) $(if $(filter dynamodb-local,$(STORE)),$(NODE_STAMP))
-	$(PY) -m devstack --store $(STORE) --dynamodb-port $(DYNAMODB_PORT)
+	$(PY) -m devstack --store $(STORE) --dynamodb-port $(DYNAMODB_PORT) $(if $(AUTH),--auth)
 
 # Chalice's own local server on :8001 with the `local` stage: POST /debug/consume runs the SQS
 # handler synchronously (breakpoints work). Needs the emulator from `make run` (the same STORE).
@@ -89,6 +90,11 @@ package: $(STAMP)
 	rm -rf build/package
 	$(PY) -m scripts.deployment_hash build/extension.yaml
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template build/extension.yaml build/package
+
+# After a deploy: check the stack end to end (scripts/smoke.py; reads signed with your AWS
+# credentials). SMOKE_ARGS="--read-url URL --api-key KEY" overrides what the stack outputs give.
+smoke: $(STAMP)
+	$(PY) -m scripts.smoke --stack-name $(STACK) --stage $(STAGE) $(SMOKE_ARGS)
 
 # After editing chalicelib/command.schema.json: copy it into the API Gateway model.
 schema: $(STAMP)

@@ -9,10 +9,11 @@ import sys
 import threading
 from types import FrameType
 
+from devstack.auth import LocalAuth, auth_banner
 from devstack.dynamodb_local import MOTO, STORES, DynamoDBLocalUnavailable
 from devstack.emulator import PortInUseError
 from devstack.pipeline import Pipeline
-from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, DEFAULT_TABLE
+from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, DEFAULT_TABLE, region
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--table-name", default=DEFAULT_TABLE)
     parser.add_argument("--stage", default="local", help="Chalice stage for app.py's environment")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--auth", action="store_true",
+                        help="as the prod1 stage on AWS: POST needs the API key (x-api-key), "
+                             "reads need SigV4 (both printed at start)")
+    parser.add_argument("--api-key", default=None,
+                        help="with --auth: this API key instead of a random one")
     return parser.parse_args(argv)
 
 
@@ -66,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         endpoint_url=args.endpoint_url, queue_name=args.queue_name, dlq_name=args.dlq_name,
         table_name=args.table_name, honour_batch_item_failures=not args.no_batch_item_failures,
         visibility_timeout=args.visibility_timeout, stage=args.stage, store=args.store,
-        dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url)
+        dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
+        auth=LocalAuth.generate(region(), args.api_key) if args.auth else None)
     try:
         pipeline.start()
     except (PortInUseError, DynamoDBLocalUnavailable) as error:
@@ -92,6 +99,8 @@ sqs-manager local pipeline
   try:       curl -s -X POST {url}/SQSManager -H 'Content-Type: application/json' \\
                -d '{{"operation": "create", "id": "42", "item": {{"name": "hello"}}}}'
 Ctrl-C (or SIGTERM) stops everything.""", flush=True)
+        if pipeline.auth is not None:
+            print(auth_banner(pipeline.auth, url), flush=True)
         stop.wait()
         print("stopping...", flush=True)
     finally:

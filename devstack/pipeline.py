@@ -27,6 +27,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
+from devstack.auth import LocalAuth
 from devstack.dynamodb_local import (
     DYNAMODB_LOCAL,
     MOTO,
@@ -81,7 +82,7 @@ class Pipeline:
                  honour_batch_item_failures: bool = True, visibility_timeout: int | None = None,
                  stage: str = "local", infra_path: str | Path = DEFAULT_TEMPLATE,
                  start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 5002,
-                 dynamodb_endpoint_url: str | None = None) -> None:
+                 dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None) -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
         self.host = host
@@ -98,6 +99,7 @@ class Pipeline:
         self.dynamodb_port = dynamodb_port
         # Where the table lives; None: at endpoint_url (moto, or the emulator given).
         self.dynamodb_endpoint_url = dynamodb_endpoint_url
+        self.auth = auth  # API key and SigV4 required, as on AWS (devstack/auth.py)
         self.emulator: MotoServer | None = None
         self.dynamodb_emulator: DynamoDBLocal | None = None
         self.resources: Resources | None = None
@@ -164,9 +166,9 @@ class Pipeline:
                                           self.dlq_name, self.table_name,
                                           dynamodb_endpoint_url=self.dynamodb_endpoint_url)
         ingest = Ingest(infra.gateway_spec(), self.resources.queue_url, region(),
-                        stage=self.stage)
+                        stage=self.stage, auth=self.auth)
         self._server = LocalDevServer(self.app, self.config, self.host, self.port,
-                                      handler_cls=handler_class(ingest))
+                                      handler_cls=handler_class(ingest, self.auth))
         # A short poll interval: shutdown() waits for it, and stopping should be quick.
         self._server_thread = threading.Thread(target=self._server.server.serve_forever,
                                                kwargs={"poll_interval": 0.1}, name="gateway",

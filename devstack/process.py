@@ -62,6 +62,10 @@ class DevstackProcess:
             try:
                 with urllib.request.urlopen(f"{self.base_url}/items?limit=1", timeout=2):
                     return self
+            except urllib.error.HTTPError as error:
+                if error.code == 403:  # it answers: with --auth, unsigned reads are refused
+                    return self
+                time.sleep(0.1)
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.1)
         self.stop()

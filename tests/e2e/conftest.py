@@ -15,6 +15,7 @@ import decimal
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ import boto3
 import pytest
 import requests
 
+from devstack.auth import SigV4RequestAuth, printed_api_key
 from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO, STORES
 from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.faults import FaultProxy
@@ -178,6 +180,26 @@ def safe_mode_pipeline(request: pytest.FixtureRequest) -> PipelineProcess:
             else "moto_safe_mode_pipeline")
     process: PipelineProcess = request.getfixturevalue(name)
     return process
+
+
+@pytest.fixture(scope="session")
+def auth_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthPipeline]:
+    """`make run AUTH=1`: the API key and SigV4-signed reads required, as on the prod1 stage."""
+    process = AuthPipeline(tmp_path_factory.mktemp("auth") / "pipeline.log", "--auth")
+    yield process
+    process.stop()
+
+
+class AuthPipeline(PipelineProcess):
+    """The pipeline with --auth, knowing the API key it printed; reads signed with the printed
+    dummy credentials (the emulator's, which the tests' environment already holds)."""
+
+    def __init__(self, log_path: Path, *args: str) -> None:
+        super().__init__(log_path, *args)
+        self.wait_for_log("(dummy credentials")
+        self.api_key = printed_api_key(self.log())
+        self.http.headers["x-api-key"] = self.api_key
+        self.http.auth = SigV4RequestAuth(REGION)
 
 
 def unique(prefix: str) -> str:
