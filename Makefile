@@ -5,12 +5,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins boto3 exactly, against our boto3/moto: it gets a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 NODE_STAMP := node_modules/.installed
 STAGE ?= prod1
 STACK ?= sqs-manager-$(STAGE)
 export AWS_DEFAULT_REGION ?= us-west-2
 
-.PHONY: run debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
+.PHONY: run debug test bench unit functional e2e lint typecheck venv checkov-venv node clean schema package deploy-infra outputs deploy
 
 venv: $(STAMP)
 
@@ -18,6 +21,14 @@ $(STAMP): requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
+
+checkov-venv: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-checkov.txt -c constraints-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 node: $(NODE_STAMP)
 
@@ -42,11 +53,11 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 # Unit, functional (emulator over HTTP), end-to-end (pipeline process, chalice local, newman).
-test: $(STAMP) $(NODE_STAMP) lint typecheck
+test: $(STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) lint typecheck
 	$(PY) -m pytest
 
 # One tier at a time while working.
-unit: $(STAMP)
+unit: $(STAMP) $(CHECKOV_STAMP)
 	$(PY) -m pytest tests/unit
 
 functional: $(STAMP)
@@ -87,4 +98,4 @@ schema: $(STAMP)
 	$(PY) -m scripts.sync_schema
 
 clean:
-	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache
