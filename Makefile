@@ -69,6 +69,7 @@ e2e: $(STAMP) $(NODE_STAMP)
 # Benchmarks print their numbers (BENCHMARKS.md); they are not part of `make test`.
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.cold_start
+	$(PY) -m bench.metrics_cold_start
 	$(PY) -m bench.consumer
 	$(PY) -m bench.ingest
 
