@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins boto3 exactly, against our boto3/moto: it gets a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 NODE_STAMP := node_modules/.installed
 STAGE ?= prod1
 STACK ?= sqs-manager-$(STAGE)
@@ -14,7 +17,7 @@ export AWS_DEFAULT_REGION ?= us-west-2
 STORE ?= moto
 DYNAMODB_PORT ?= 5002
 
-.PHONY: run smoke debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
+.PHONY: run smoke debug test bench unit functional e2e lint typecheck venv checkov-venv node clean schema package deploy-infra outputs deploy
 
 venv: $(STAMP)
 
@@ -22,6 +25,14 @@ $(STAMP): requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
+
+checkov-venv: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-checkov.txt -c constraints-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 node: $(NODE_STAMP)
 
@@ -51,14 +62,14 @@ typecheck: $(STAMP)
 # Unit, functional (emulator over HTTP), end-to-end (pipeline process, chalice local, newman).
 # The store and pipeline tests run on moto and on DynamoDB Local (skipped, with the reason in
 # the summary, where Java 17+ is missing).
-test: $(STAMP) $(NODE_STAMP) lint typecheck
+test: $(STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) lint typecheck
 	$(PY) -m pytest
 
 # One tier at a time while working.
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-functional: $(STAMP)
+functional: $(STAMP) $(CHECKOV_STAMP)
 	$(PY) -m pytest tests/functional
 
 e2e: $(STAMP) $(NODE_STAMP)
@@ -67,6 +78,7 @@ e2e: $(STAMP) $(NODE_STAMP)
 # Benchmarks print their numbers (BENCHMARKS.md); they are not part of `make test`.
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.cold_start
+	$(PY) -m bench.metrics_cold_start
 	$(PY) -m bench.consumer
 	$(PY) -m bench.ingest
 
@@ -101,4 +113,4 @@ schema: $(STAMP)
 	$(PY) -m scripts.sync_schema
 
 clean:
-	rm -rf $(VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules build .pytest_cache .mypy_cache .ruff_cache
