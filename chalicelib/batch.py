@@ -15,6 +15,14 @@ Messages of different items run concurrently (a thread per item, up to
 settings.batch_concurrency: a batch of 10 costs about one DynamoDB round trip, not ten); the
 messages of one item run one after another in request order.
 
+From a FIFO queue (`.fifo`), lanes are message groups in the order SQS delivered them, and a
+group stops at its first failure: that message and the group's later ones go back to SQS, as
+AWS requires for FIFO batch item failures (Powertools' SqsFifoPartialProcessor does the same with
+skip_group_on_error). Nothing waits for earlier requests there: FIFO already delivers in order.
+
+Each invocation prints one CloudWatch EMF line (metrics.py): applied, rejected, superseded,
+duplicate and retried counts, batch size and duration.
+
 Lambda's remaining time is checked before each message: when too little is left for one more
 (store.MESSAGE_SECONDS, plus a delete call in the safe mode), the rest of the batch is failed as
 above, so a slow batch comes back instead of timing out half-done.
@@ -22,6 +30,7 @@ above, so a slow batch comes back instead of timing out half-done.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -40,6 +49,7 @@ from chalicelib.commands import (
 )
 from chalicelib.errors import BatchRetryError, ConditionPendingError, InvalidCommandError
 from chalicelib.logs import current_request_id, get_logger
+from chalicelib.metrics import MetricsBatch
 from chalicelib.outcomes import Outcome
 from chalicelib.settings import Settings
 from chalicelib.store import CALL_SECONDS, MESSAGE_SECONDS, ItemStore, client_config
@@ -67,18 +77,24 @@ class BatchProcessor:
 
     def process(self, records: list[SqsRecord], context: Any = None) -> dict[str, Any]:
         """Handle a batch; `context` is Lambda's (its remaining time bounds the work)."""
+        started = time.monotonic()
         deadline = self._deadline(context)
         failures: list[str] = []  # list.append is atomic: lanes share it
-        lanes = _lanes(records)
-        workers = min(len(lanes), self.settings.batch_concurrency)
-        if workers <= 1:
-            for lane in lanes:
-                self._run_lane(lane, deadline, failures)
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lane") as pool:
-                for finished in [pool.submit(self._run_lane, lane, deadline, failures)
-                                 for lane in lanes]:
-                    finished.result()
+        metrics = _SharedMetrics(MetricsBatch.from_environ())
+        try:
+            lanes = _lanes(records)
+            workers = min(len(lanes), self.settings.batch_concurrency)
+            if workers <= 1:
+                for lane in lanes:
+                    self._run_lane(lane, deadline, failures, metrics)
+            else:
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lane") as pool:
+                    for finished in [pool.submit(self._run_lane, lane, deadline, failures,
+                                                 metrics) for lane in lanes]:
+                        finished.result()
+        finally:
+            metrics.batch.retried(len(failures))
+            metrics.batch.flush(len(records), (time.monotonic() - started) * 1000)
         if failures and not self.settings.report_batch_item_failures:
             self._delete_succeeded(records, set(failures))
             raise BatchRetryError(f"{len(failures)} of {len(records)} messages failed and will "
@@ -94,8 +110,10 @@ class BatchProcessor:
         spare = 0 if self.settings.report_batch_item_failures else CALL_SECONDS
         return time.monotonic() + remaining() / 1000 - spare
 
-    def _run_lane(self, lane: Lane, deadline: float | None, failures: list[str]) -> None:
-        """One item's messages, in request order."""
+    def _run_lane(self, lane: Lane, deadline: float | None, failures: list[str],
+                  metrics: _SharedMetrics) -> None:
+        """One item's messages, in request order (a FIFO message group's, in SQS's order)."""
+        fifo = _is_fifo(lane[0][0])
         for index, (record, parsed) in enumerate(lane):
             # The first message always runs: a function timeout shorter than MESSAGE_SECONDS
             # must still make progress (the batch just comes back if it times out).
@@ -106,11 +124,17 @@ class BatchProcessor:
                     "messageIds": deferred, "remainingSeconds": round(
                         deadline - time.monotonic(), 3)})
                 return
-            self._handle(record, parsed, deadline, failures)
+            if not self._handle(record, parsed, deadline, failures, metrics) and fifo:
+                skipped = [str(r.get("messageId")) for r, _ in lane[index + 1:]]
+                failures.extend(skipped)
+                if skipped:
+                    logger.warning("FIFO group stopped at its first failure",
+                                   extra={"messageIds": skipped})
+                return
 
     def _handle(self, record: SqsRecord, parsed: Parsed, deadline: float | None,
-                failures: list[str]) -> None:
-        """One message: its outcome recorded, or its messageId added to failures."""
+                failures: list[str], metrics: _SharedMetrics) -> bool:
+        """One message: its outcome recorded (True), or its messageId added to failures."""
         token = current_request_id.set(None)
         try:
             # Inside the try: a malformed record fails alone, never its batch-mates.
@@ -120,6 +144,8 @@ class BatchProcessor:
             logger.info(outcome.status, extra={
                 "operation": outcome.operation, "id": outcome.id, "reason": outcome.reason,
                 "duplicate": outcome.duplicate, "messageId": record["messageId"]})
+            metrics.record(outcome)
+            return True
         except ConditionPendingError as pending:
             failures.append(str(record.get("messageId")))
             delay = self._delay(record)
@@ -133,10 +159,12 @@ class BatchProcessor:
                 "receiveCount": (record.get("attributes") or {}).get("ApproximateReceiveCount")})
         finally:
             current_request_id.reset(token)
+        return False
 
     def _may_wait(self, record: SqsRecord, stamp: Stamp) -> bool:
-        if not record.get("receiptHandle"):
-            return False  # not from SQS (the debug route): it cannot come back later
+        if not record.get("receiptHandle") or _is_fifo(record):
+            # Not from SQS (the debug route): it cannot come back later. FIFO: in order already.
+            return False
         age_ms = time.time() * 1000 - stamp.request_time_epoch_ms
         return (age_ms < self.settings.in_order_window_seconds * 1000
                 and _receive_count(record) <= CONDITION_RETRIES)
@@ -216,15 +244,40 @@ def single_message_event(body: str, settings: Settings,
     }]}
 
 
+class _SharedMetrics:
+    """One invocation's metrics, recorded from every lane's thread."""
+
+    def __init__(self, batch: MetricsBatch) -> None:
+        self.batch = batch
+        self._lock = threading.Lock()
+
+    def record(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.batch.record(outcome.status, duplicate=outcome.duplicate,
+                              superseded=(outcome.reason or "").startswith("superseded"))
+
+
 def _lanes(records: list[SqsRecord]) -> list[Lane]:
     """The batch as one lane per item (in request order); a message that is no command, or
     whose record is malformed, gets a lane of its own."""
     lanes: dict[str, Lane] = {}
     for number, record in enumerate(records):
         parsed = _parse(record)
-        key = f"item:{parsed.id}" if isinstance(parsed, Command) else f"message:{number}"
+        group = (record.get("attributes") or {}).get("MessageGroupId")
+        if _is_fifo(record) and isinstance(group, str):
+            key = f"group:{group}"  # SQS's order within the group is the order to keep
+        elif isinstance(parsed, Command):
+            key = f"item:{parsed.id}"
+        else:
+            key = f"message:{number}"
         lanes.setdefault(key, []).append((record, parsed))
-    return [sorted(lane, key=lambda entry: _sort_stamp(entry[0])) for lane in lanes.values()]
+    return [lane if key.startswith("group:") else
+            sorted(lane, key=lambda entry: _sort_stamp(entry[0]))
+            for key, lane in lanes.items()]
+
+
+def _is_fifo(record: SqsRecord) -> bool:
+    return str(record.get("eventSourceARN", "")).endswith(".fifo")
 
 
 def _parse(record: SqsRecord) -> Parsed:

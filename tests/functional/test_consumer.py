@@ -213,10 +213,20 @@ def test_every_log_line_is_json_with_the_request_id(
     send(sqs, resources, "not json", "r-bad")
     send(sqs, resources, '{"operation": "put", "id": "ok", "item": {}}', "r-ok")
     make_poller(app, resources, sqs, honour_batch_item_failures=True).poll_once()
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-             if line.startswith("{")]
+    objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{")]
+    lines = [line for line in objects if "_aws" not in line]
     assert {line["requestId"] for line in lines} == {"r-flaky", "r-bad", "r-ok"}
     assert {line["message"] for line in lines} == {"applied", "rejected", "retry"}
+    # One EMF metrics line for the invocation (CloudWatch embedded metric format).
+    [emf] = [line for line in objects if "_aws" in line]
+    declared = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert declared <= set(emf)
+    assert {k: emf[k] for k in ("Applied", "Rejected", "Retried", "Duplicate", "Superseded",
+                                "BatchSize")} == {"Applied": 1, "Rejected": 1, "Retried": 1,
+                                                  "Duplicate": 0, "Superseded": 0,
+                                                  "BatchSize": 3}
+    assert "requestId" not in emf and "id" not in emf  # dimensions stay low-cardinality
 
 
 def test_requests_redriven_from_the_dlq_apply_once_and_keep_their_time(

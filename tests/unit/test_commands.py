@@ -153,3 +153,18 @@ def test_a_batch_is_split_into_one_lane_per_item_in_request_order() -> None:
                record("bad2", '{"operation": "zap", "id": "a"}', 0)]
     lanes = [[entry[0]["messageId"] for entry in lane] for lane in _lanes(records)]
     assert lanes == [["a1", "a2"], ["b1"], ["bad"], ["bad2"]]
+
+
+def test_from_a_fifo_queue_lanes_are_message_groups_in_sqs_order() -> None:
+    from chalicelib.batch import _lanes
+
+    def record(message_id: str, group: str, epoch: int) -> dict[str, Any]:
+        return {"messageId": message_id, "body": '{"operation": "delete", "id": "%s"}' % group,
+                "eventSourceARN": "arn:aws:sqs:us-west-2::q.fifo",
+                "attributes": {"MessageGroupId": group}, "messageAttributes": {
+                    "requestTimeEpoch": {"stringValue": str(epoch), "dataType": "Number"}}}
+
+    # SQS's order within a group wins over requestTimeEpoch there.
+    records = [record("a-first", "a", 9), record("b", "b", 1), record("a-second", "a", 2)]
+    lanes = [[entry[0]["messageId"] for entry in lane] for lane in _lanes(records)]
+    assert lanes == [["a-first", "a-second"], ["b"]]
