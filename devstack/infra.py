@@ -77,6 +77,9 @@ _DEFAULT_RESPONSES = {
     "UNSUPPORTED_MEDIA_TYPE": GatewayResponse(415, {"application/json":
                                                     '{"message":$context.error.messageString}'},
                                               {}),
+    # Over the 10 MB payload limit (AWS "Gateway response types": REQUEST_TOO_LARGE, 413).
+    "REQUEST_TOO_LARGE": GatewayResponse(413, {"application/json":
+                                               '{"message":$context.error.messageString}'}, {}),
     "DEFAULT_4XX": GatewayResponse(400, {"application/json":
                                          '{"message":$context.error.messageString}'}, {}),
     "DEFAULT_5XX": GatewayResponse(500, {"application/json":
