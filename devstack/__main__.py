@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "handler then runs with REPORT_BATCH_ITEM_FAILURES=false)")
     parser.add_argument("--visibility-timeout", type=int, default=None,
                         help="seconds, per receive (default: the queue's, 180 s from infra)")
+    parser.add_argument("--no-consumer", action="store_true",
+                        help="run no consumer: what the gateway enqueues stays in the queue, "
+                             "to be inspected (tests/e2e/test_bad_requests.py)")
     parser.add_argument("--queue-name", default=DEFAULT_QUEUE)
     parser.add_argument("--dlq-name", default=DEFAULT_DLQ)
     parser.add_argument("--table-name", default=DEFAULT_TABLE)
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host, port=args.port, emulator_port=args.emulator_port,
         endpoint_url=args.endpoint_url, queue_name=args.queue_name, dlq_name=args.dlq_name,
         table_name=args.table_name, honour_batch_item_failures=not args.no_batch_item_failures,
-        visibility_timeout=args.visibility_timeout, stage=args.stage)
+        visibility_timeout=args.visibility_timeout, stage=args.stage,
+        start_poller=not args.no_consumer)
     try:
         pipeline.start()
     except (OSError, RuntimeError) as error:  # a port in use, the emulator not starting
