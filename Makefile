@@ -10,7 +10,7 @@ STAGE ?= prod1
 STACK ?= sqs-manager-$(STAGE)
 export AWS_DEFAULT_REGION ?= us-west-2
 
-.PHONY: run debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
+.PHONY: run debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy openapi
 
 venv: $(STAMP)
 
@@ -81,6 +81,10 @@ package: $(STAMP)
 	rm -rf build/package
 	$(PY) -m scripts.deployment_hash build/extension.yaml
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template build/extension.yaml build/package
+
+# The OpenAPI 3.0 description of both APIs (also served by `make run` at GET /openapi.json).
+openapi: $(STAMP)
+	$(PY) -m scripts.openapi build/openapi.json
 
 # After editing chalicelib/command.schema.json: copy it into the API Gateway model.
 schema: $(STAMP)

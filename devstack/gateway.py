@@ -141,8 +141,6 @@ class Ingest:
                 headers: Mapping[str, str], body: bytes, path: str) -> HttpResult:
         request_id = client_request_id(context["extendedRequestId"])
         LOG.info("[%s] received POST %s (%d bytes)", request_id, path, len(body))
-        if len(body) > MAX_PAYLOAD_BYTES:
-            return self._gateway_error(context, "REQUEST_TOO_LARGE", "Request Too Long")
         # API Gateway assumes application/json when Content-Type is absent.
         mime = lower.get("content-type", "application/json").split(";")[0].strip().lower()
         template = self.spec.request_templates.get(mime)

@@ -259,7 +259,7 @@ ODD_QUERIES = ["?", "?%", "?a=%ff", "?a=%zz&&&=", "?" + "q=1&" * 2000, "?x=\u00f
                "?a=1#frag", "?%00=%00"]
 ODD_HEADERS = [
     {"x-amzn-RequestId": "not-a-uuid"}, {"x-amzn-RequestId": "0" * 5000},
-    {"x-amzn-RequestId": "00000000-0000-0000-0000-000000000000"},
+    {"x-amzn-RequestId": "12345678-90ab-4cde-8f01-23456789abcd"},
     {"Accept": "application/xml"}, {"Accept": "*/*;q=0, x/y"}, {"Content-Encoding": "gzip"},
     {"Content-Encoding": "br, deflate"}, {"X-Long": "v" * 60_000}, {"Host": ""},
     {"User-Agent": "\u00e9\u00fc\u00ff"}, {"x-api-key": "\u00ff" * 10},

@@ -36,6 +36,7 @@ from tests.bad_request_generator import (
     contract_verdict,
     generate,
 )
+from tests.e2e.report import report
 
 BAD_REQUEST_COUNT = int(os.environ.get("BAD_REQUESTS", "5000"))
 SEED = int(os.environ.get("BAD_REQUESTS_SEED", "20261127"))
@@ -89,12 +90,6 @@ def error_message(response: requests.Response) -> str | None:
     return message if isinstance(message, str) else None
 
 
-def _report(request: pytest.FixtureRequest, line: str) -> None:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-
-
 # About 5 ms a request here, and moto's queue slows as the accepted ones pile up.
 @pytest.mark.timeout(120 + BAD_REQUEST_COUNT // 50)
 def test_bad_requests_get_json_4xx_and_are_never_enqueued(
@@ -133,18 +128,20 @@ def test_bad_requests_get_json_4xx_and_are_never_enqueued(
                             f"{case.body[:160]!r} Content-Type {case.content_type!r}")
     elapsed = time.monotonic() - started
     sent = sum(verdicts.values())
-    _report(request, f"\nbad requests: {sent} sent ({dict(verdicts)}) in {elapsed:.1f} s "
-                     f"({1000 * elapsed / max(sent, 1):.1f} ms each); statuses "
-                     f"{dict(sorted(statuses.items()))}; bad by kind {dict(kinds)}")
+    report(request.config,
+           f"\nbad requests: {sent} sent ({dict(verdicts)}) in {elapsed:.1f} s "
+           f"({1000 * elapsed / max(sent, 1):.1f} ms each); statuses "
+           f"{dict(sorted(statuses.items()))}; bad by kind {dict(kinds)}")
     queued = drain(idle_pipeline)
     invalid = [body for _, body in queued
                if contract_verdict(Request("queued", body.encode("utf-8"))) == BAD]
     # Queued but not answered 202, or queued as something else than what was sent.
     unexpected = [(request_id, body) for request_id, body in queued
                   if accepted.get(request_id) != body.encode("utf-8")]
-    _report(request, f"queued after the run: {len(queued)} messages, {len(accepted)} answered "
-                     f"202 (of them {len(CONTROLS)} controls), {len(invalid)} invalid, "
-                     f"{len(unexpected)} not answered 202")
+    report(request.config,
+           f"queued after the run: {len(queued)} messages, {len(accepted)} answered 202 (of "
+           f"them {len(CONTROLS)} controls), {len(invalid)} invalid, {len(unexpected)} not "
+           f"answered 202")
     assert verdicts[BAD] >= BAD_REQUEST_COUNT
     assert not problems, f"{len(problems)} problems, first ones:\n" + "\n".join(problems[:20])
     assert invalid == [], f"{len(invalid)} invalid messages queued: {invalid[:5]}"

@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from scripts import openapi
 from tests.e2e.conftest import PipelineProcess
+from tests.e2e.report import report
 
 # Examples per operation: 4 operations, each example one request (about 5-30 ms here).
 MAX_EXAMPLES = 60
@@ -43,10 +44,8 @@ def error_has_message(ctx: CheckContext, response: Response, case: Case) -> bool
 @pytest.fixture(scope="module", autouse=True)
 def report_examples(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nschemathesis: {sum(v for k, v in SENT.items() if ' /' in k)} "
-                            f"requests {dict(SENT)}")
+    report(request.config, f"\nschemathesis: {sum(v for k, v in SENT.items() if ' /' in k)} "
+                           f"requests {dict(SENT)}")
 
 
 # The document as scripts/openapi.py builds it from app.py, infra and the schema; the first test
