@@ -57,7 +57,7 @@ class Verdict:
     "superseded" and "condition" (reason says why; a condition may hold once earlier requests
     arrive), or "merge" (apply against the item as returned)."""
 
-    kind: str
+    kind: str  # also "rejected": a condition that failed for good
     reason: str = ""
 
 
@@ -83,13 +83,21 @@ def verdict(command: Command, stamp: Stamp, old: dict[str, Any] | None) -> Verdi
             f"{stamp.request_time_epoch_ms}); this older write has no effect"))
     deleted = bool(old.get("deleted"))
     current = 0 if deleted else int(old.get("version", 0))
+    # A newer update already applied: the item no longer shows this request's moment, so a
+    # failed condition (or any expectedVersion) is judged for good, and waiting cannot help.
+    newer = str(old.get("maxAttrStamp", "")) > stamp_text(stamp)
+    kind = "rejected" if newer else "condition"
     if command.operation == "create" and not deleted:
-        return Verdict("condition", f"{label} already exists (version {current})")
+        return Verdict(kind, f"{label} already exists (version {current})")
     if command.operation == "update" and deleted:
-        return Verdict("condition", f"{label} does not exist (it was deleted)")
+        return Verdict(kind, f"{label} does not exist (it was deleted)")
+    if command.expected_version is not None and newer:
+        return Verdict("rejected", (
+            f"expected version {command.expected_version} can no longer be checked: a newer "
+            f"update of {label} was applied first"))
     if command.expected_version is not None and command.expected_version != current:
         state = f"the current version is {current}" if current else f"{label} does not exist"
-        return Verdict("condition", f"expected version {command.expected_version}, but {state}")
+        return Verdict(kind, f"expected version {command.expected_version}, but {state}")
     return Verdict("merge")
 
 
@@ -148,6 +156,9 @@ class UpdateBuilder:
             expression = (f"SET #deleted = :true, {version}, #expires = :expires, {base} "
                           f"REMOVE #item, #as, #mas")
         if command.expected_version is not None:
+            # The version counts newer updates too: it only says something without them.
+            if NO_NEWER_UPDATE not in conditions:
+                conditions.append(NO_NEWER_UPDATE)
             if command.expected_version == 0:
                 conditions.append(ABSENT)
             else:

@@ -246,3 +246,18 @@ def test_items_written_before_attribute_stamps_still_take_updates(
     assert store.apply(Command("update", item_id, {"a": 3}), Stamp(7, "u2")).status == (
         "applied")
     assert store.get_item(item_id) == {"id": item_id, "version": 6, "a": 3, "b": 2}
+
+
+def test_a_waiting_conditional_write_is_never_satisfied_by_newer_writes(store: ItemStore) -> None:
+    """Found by the property test: a delete expecting version 3 waits (the item is at 2); a
+    newer update takes the item to 3. In order the delete was rejected: so it is here."""
+    item_id = f"wait-{uuid.uuid4().hex}"
+    store.apply(Command("put", item_id, {"b": 3}), Stamp(1, "p"))
+    store.apply(Command("update", item_id, {"c": None}), Stamp(2, "u1"))
+    delete = Command("delete", item_id, {}, 3)
+    with pytest.raises(ConditionPendingError, match="expected version 3, but"):
+        store.apply(delete, Stamp(3, "d"), may_wait=True)
+    store.apply(Command("update", item_id, {"c": 2}), Stamp(4, "u2"))
+    assert store.apply(delete, Stamp(3, "d"), may_wait=True).status == "rejected"
+    assert "can no longer be checked" in str(store.get_outcome("d")["reason"])
+    assert store.get_item(item_id) == {"id": item_id, "version": 3, "b": 3, "c": 2}
