@@ -90,7 +90,7 @@ deploy-infra: $(STAMP)
 	mkdir -p build
 	$(PY) -m scripts.standalone_template build/standalone.json
 	aws cloudformation deploy --stack-name $(STACK) --template-file build/standalone.json \
-		--capabilities CAPABILITY_IAM
+		--capabilities CAPABILITY_IAM $(if $(FIFO),--parameter-overrides QueueType=fifo)
 
 outputs: $(STAMP)
 	$(PY) -m scripts.write_outputs --stack-name $(STACK) --stage $(STAGE)
