@@ -182,9 +182,14 @@ class InfraTemplate:
     def parameters(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The stack's parameter values: the defaults, with `overrides` (e.g. QueueType)."""
         values = {**self.parameter_defaults(), **(overrides or {})}
-        unknown = set(values) - set(self.template.get("Parameters", {}))
+        specs = self.template.get("Parameters", {})
+        unknown = set(values) - set(specs)
         if unknown:
             raise TemplateError(f"{self.path} has no parameter {sorted(unknown)}")
+        for name, value in values.items():
+            allowed = specs[name].get("AllowedValues")
+            if allowed is not None and value not in allowed:
+                raise TemplateError(f"{name} must be one of {allowed}, not {value!r}")
         return values
 
     def conditions(self, refs: Mapping[str, Any]) -> dict[str, bool]:

@@ -124,6 +124,8 @@ def test_conditions_follow_parameters(infra: InfraTemplate) -> None:
         False)
     with pytest.raises(TemplateError, match="no parameter"):
         infra.parameters({"QueueTyp": "fifo"})
+    with pytest.raises(TemplateError, match="QueueType must be one of"):
+        infra.parameters({"QueueType": "FIFO"})
 
 
 def test_condition_functions() -> None:
