@@ -6,9 +6,11 @@ moto 5.2.5 holds a message group while any of its received messages is "pending"
 message stops being pending only when a receive walks past it. When two messages of a group time
 out together (a batch whose first message failed, then its later ones, handed back as FIFO
 requires), the walk reaches the first, still sees the second pending, skips the first, then
-delivers the second: the group comes back out of order. SQS redelivers a group in order. Here a
-message whose visibility timeout has passed no longer holds its group, so the earliest visible
-message of the group is delivered first (tests/functional/test_fifo.py shows both).
+delivers the second: the group comes back out of order. SQS redelivers a group in order (it
+returns a group's messages up to the first one still in flight: LocalStack's AWS-validated fix,
+localstack#13386). Here a message whose visibility timeout has passed no longer holds its group,
+so the earliest visible message of the group is delivered first; the group's later messages may
+come one receive later than on SQS, never before it (tests/functional/test_fifo.py).
 """
 
 from __future__ import annotations

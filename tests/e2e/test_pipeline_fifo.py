@@ -72,7 +72,7 @@ def test_a_client_retry_is_a_new_request(fifo_pipeline: PipelineProcess) -> None
     """SQS deduplicates by our requestId, which API Gateway makes per request: the same body
     posted twice, even with one client-chosen x-amzn-RequestId, is two requests."""
     item_id = unique("retry")
-    header = {"x-amzn-RequestId": "11111111-2222-4333-8444-555555555555"}
+    header = {"x-amzn-RequestId": "11111111-2222-4333-8444-5555555555ab"}
     body = '{"operation": "put", "id": "%s", "item": {"n": 1}}' % item_id
     answers = [fifo_pipeline.post(body, headers=header) for _ in range(2)]
     assert [a.status_code for a in answers] == [202, 202]

@@ -77,7 +77,8 @@ def test_merge_produced_no_mixed_intrinsics(merged: dict[str, Any]) -> None:
     assert double_intrinsics(merged) == []
 
 
-def test_consumer_reports_batch_item_failures_from_our_queue(merged: dict[str, Any]) -> None:
+def test_consumer_reports_batch_item_failures_from_our_queue(
+        merged: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     function = merged["Resources"]["HandleMessages"]
     assert function["Type"] == "AWS::Serverless::Function"
     props = function["Properties"]
@@ -87,7 +88,10 @@ def test_consumer_reports_batch_item_failures_from_our_queue(merged: dict[str, A
     assert event["Properties"]["Queue"] == {"Fn::Sub": "${Queue.Arn}"}
     assert event["Properties"]["BatchSize"] == 10
     # app.py's window for a standard queue; none for FIFO, which Lambda refuses a window for.
+    monkeypatch.setenv("QUEUE_NAME", "standard-queue")
+    sys.modules.pop("app", None)  # app.py reads its settings at import
     window = importlib.import_module("app").BATCHING_WINDOW_SECONDS
+    sys.modules.pop("app", None)
     assert window == 1
     assert event["Properties"]["MaximumBatchingWindowInSeconds"] == {"Fn::If": ["IsFifo", 0,
                                                                                  window]}
