@@ -43,8 +43,10 @@ $(NODE_STAMP): package.json package-lock.json
 # The whole path on 127.0.0.1: emulator :5000, gateway and read API :8000, poller;
 # with STORE=dynamodb-local, DynamoDB Local on :5002 holds the table.
 # AUTH=1: as the prod1 stage, POST needs the API key and reads need SigV4 (both printed).
+# FIFO=1: FIFO queue and DLQ (infra's QueueType=fifo), an item's requests applied in order.
 run: $(STAMP) $(if $(filter dynamodb-local,$(STORE)),$(NODE_STAMP))
-	$(PY) -m devstack --store $(STORE) --dynamodb-port $(DYNAMODB_PORT) $(if $(AUTH),--auth)
+	$(PY) -m devstack --store $(STORE) --dynamodb-port $(DYNAMODB_PORT) $(if $(AUTH),--auth) \
+		$(if $(FIFO),--fifo)
 
 # Chalice's own local server on :8001 with the `local` stage: POST /debug/consume runs the SQS
 # handler synchronously (breakpoints work). Needs the emulator from `make run` (the same STORE).
@@ -88,7 +90,7 @@ deploy-infra: $(STAMP)
 	mkdir -p build
 	$(PY) -m scripts.standalone_template build/standalone.json
 	aws cloudformation deploy --stack-name $(STACK) --template-file build/standalone.json \
-		--capabilities CAPABILITY_IAM
+		--capabilities CAPABILITY_IAM $(if $(FIFO),--parameter-overrides QueueType=fifo)
 
 outputs: $(STAMP)
 	$(PY) -m scripts.write_outputs --stack-name $(STACK) --stage $(STAGE)

@@ -31,9 +31,10 @@ settings = Settings.from_environ()
 store = ItemStore.from_settings(settings)
 processor = BatchProcessor(store, settings)
 
-# Lambda's batching: up to 10 messages, or whatever arrived within 1 s.
+# Lambda's batching: up to 10 messages, or whatever arrived within 1 s. Lambda refuses a
+# batching window on a FIFO queue (infra/extension.yaml sets the same on the package path).
 BATCH_SIZE = 10
-BATCHING_WINDOW_SECONDS = 1
+BATCHING_WINDOW_SECONDS = 0 if settings.queue_name.endswith(".fifo") else 1
 
 
 @app.on_sqs_message(

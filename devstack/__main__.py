@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "reads need SigV4 (both printed at start)")
     parser.add_argument("--api-key", default=None,
                         help="with --auth: this API key instead of a random one")
+    parser.add_argument("--fifo", action="store_true",
+                        help="FIFO queue and DLQ (infra's QueueType=fifo): one message group per "
+                             "item, applied in request order (README \"FIFO mode\")")
     return parser.parse_args(argv)
 
 
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         visibility_timeout=args.visibility_timeout, stage=args.stage, store=args.store,
         dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
         auth=LocalAuth.generate(region(), args.api_key) if args.auth else None,
-        start_poller=not args.no_consumer)
+        start_poller=not args.no_consumer, queue_type="fifo" if args.fifo else "standard")
     try:
         pipeline.start()
     except (PortInUseError, DynamoDBLocalUnavailable) as error:

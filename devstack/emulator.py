@@ -25,6 +25,7 @@ EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "
 
 # Run as a script (standard library only), so it starts from any working directory.
 GUARD = Path(__file__).resolve().with_name("guard.py")
+MOTO_SERVER = Path(__file__).resolve().with_name("moto_server.py")
 
 EmulatorT = TypeVar("EmulatorT", bound="EmulatorProcess")
 
@@ -161,7 +162,8 @@ class MotoServer(EmulatorProcess):
     ready_path = "/moto-api/data.json"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        # moto.server, with SQS FIFO groups redelivered in order (devstack/moto_server.py).
+        return [sys.executable, str(MOTO_SERVER), "-H", self.host, "-p", str(self.port)]
 
     def reset(self) -> None:
         """Forget every resource (moto's own reset endpoint)."""

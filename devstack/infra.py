@@ -24,29 +24,78 @@ class TemplateError(ValueError):
     """infra/extension.yaml lacks something the local pipeline needs."""
 
 
-def resolve(value: Any, refs: Mapping[str, Any]) -> Any:
-    """Resolve Ref / Fn::GetAtt / Fn::Sub / Fn::Join against `refs` ("X" or "X.Attr" keys)."""
+class _NoValue:
+    """`Ref: AWS::NoValue`: the property (or list item) it stands for is left out."""
+
+
+NO_VALUE = _NoValue()
+
+
+def resolve(value: Any, refs: Mapping[str, Any],
+            conditions: Mapping[str, bool] | None = None) -> Any:
+    """Resolve Ref / Fn::GetAtt / Fn::Sub / Fn::Join against `refs` ("X" or "X.Attr" keys), and
+    Fn::If against `conditions` (InfraTemplate.conditions); AWS::NoValue drops its property."""
     if isinstance(value, list):
-        return [resolve(item, refs) for item in value]
+        items = (resolve(item, refs, conditions) for item in value)
+        return [item for item in items if item is not NO_VALUE]
     if not isinstance(value, dict):
         return value
     if len(value) == 1:
         (key, arg), = value.items()
         if key == "Ref":
-            return _lookup(refs, arg)
+            return NO_VALUE if arg == "AWS::NoValue" else _lookup(refs, arg)
         if key == "Fn::GetAtt":
             parts = arg if isinstance(arg, list) else str(arg).split(".", 1)
             return _lookup(refs, ".".join(str(p) for p in parts))
         if key == "Fn::Sub":
             text, extra = (arg[0], arg[1]) if isinstance(arg, list) else (arg, {})
-            scope = {**refs, **resolve(extra, refs)}
+            scope = {**refs, **resolve(extra, refs, conditions)}
             return re.sub(r"\$\{([^}!][^}]*)\}", lambda m: str(_lookup(scope, m.group(1))), text)
         if key == "Fn::Join":
             separator, items = arg
-            return str(separator).join(str(i) for i in resolve(items, refs))
+            return str(separator).join(str(i) for i in resolve(items, refs, conditions))
+        if key == "Fn::If":
+            name, when_true, when_false = arg
+            if conditions is None or name not in conditions:
+                raise TemplateError(f"no local value for the condition {name!r}")
+            return resolve(when_true if conditions[name] else when_false, refs, conditions)
         if key.startswith("Fn::"):
             raise TemplateError(f"{key} is not supported by the local pipeline")
-    return {k: resolve(v, refs) for k, v in value.items()}
+    resolved = {k: resolve(v, refs, conditions) for k, v in value.items()}
+    return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+
+def evaluate_conditions(definitions: Mapping[str, Any],
+                        refs: Mapping[str, Any]) -> dict[str, bool]:
+    """A template's Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition) as booleans."""
+    results: dict[str, bool] = {}
+
+    def named(name: str) -> bool:
+        if name not in results:
+            if name not in definitions:
+                raise TemplateError(f"no condition {name!r}")
+            results[name] = evaluate(definitions[name])
+        return results[name]
+
+    def evaluate(node: Any) -> bool:
+        if isinstance(node, dict) and len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Condition":
+                return named(str(arg))
+            if key == "Fn::Equals":
+                left, right = (resolve(side, refs, results) for side in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not evaluate(arg[0])
+            if key == "Fn::And":
+                return all(evaluate(item) for item in arg)
+            if key == "Fn::Or":
+                return any(evaluate(item) for item in arg)
+        raise TemplateError(f"the condition {node!r} is not supported by the local pipeline")
+
+    for condition in definitions:
+        named(condition)
+    return results
 
 
 def _lookup(refs: Mapping[str, Any], name: str) -> Any:
@@ -130,10 +179,33 @@ class InfraTemplate:
         params = self.template.get("Parameters", {})
         return {name: spec["Default"] for name, spec in params.items() if "Default" in spec}
 
+    def parameters(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The stack's parameter values: the defaults, with `overrides` (e.g. QueueType)."""
+        values = {**self.parameter_defaults(), **(overrides or {})}
+        specs = self.template.get("Parameters", {})
+        unknown = set(values) - set(specs)
+        if unknown:
+            raise TemplateError(f"{self.path} has no parameter {sorted(unknown)}")
+        for name, value in values.items():
+            allowed = specs[name].get("AllowedValues")
+            if allowed is not None and value not in allowed:
+                raise TemplateError(f"{name} must be one of {allowed}, not {value!r}")
+        return values
+
+    def conditions(self, refs: Mapping[str, Any]) -> dict[str, bool]:
+        """The template's Conditions for these parameter values (`parameters()`)."""
+        return evaluate_conditions(self.template.get("Conditions", {}), refs)
+
     def gateway_spec(self, method_id: str = "SendMessageMethod",
-                     model_id: str = "CommandModel") -> GatewaySpec:
+                     model_id: str = "CommandModel",
+                     parameters: Mapping[str, Any] | None = None) -> GatewaySpec:
+        """POST /SQSManager as deployed with these stack parameters (defaults otherwise)."""
         method = self.properties(method_id)
-        integration = method.get("Integration", {})
+        integration = dict(method.get("Integration", {}))
+        refs = self.parameters(parameters)
+        # The request template depends on parameters (QueueType): resolved as CloudFormation does.
+        integration["RequestTemplates"] = resolve(integration.get("RequestTemplates", {}), refs,
+                                                  self.conditions(refs))
         responses = [
             IntegrationResponse(
                 status_code=int(item["StatusCode"]),

@@ -47,6 +47,7 @@ from devstack.resources import (
     Resources,
     client,
     ensure_resources,
+    fifo_name,
     region,
 )
 
@@ -82,9 +83,15 @@ class Pipeline:
                  honour_batch_item_failures: bool = True, visibility_timeout: int | None = None,
                  stage: str = "local", infra_path: str | Path = DEFAULT_TEMPLATE,
                  start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 5002,
-                 dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None) -> None:
+                 dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None,
+                 queue_type: str = "standard") -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
+        # infra's QueueType: "fifo" makes FIFO queues (names ending in .fifo) and the FIFO
+        # request template, as the stack does with that parameter.
+        self.stack_parameters = {"QueueType": queue_type}
+        if queue_type == "fifo":
+            queue_name, dlq_name = fifo_name(queue_name), fifo_name(dlq_name)
         self.host = host
         self.port = port
         self.emulator_port = emulator_port
@@ -164,8 +171,10 @@ class Pipeline:
                 emulator.wait_ready()
         self.resources = ensure_resources(self.endpoint_url, infra, self.queue_name,
                                           self.dlq_name, self.table_name,
-                                          dynamodb_endpoint_url=self.dynamodb_endpoint_url)
-        ingest = Ingest(infra.gateway_spec(), self.resources.queue_url, region(),
+                                          dynamodb_endpoint_url=self.dynamodb_endpoint_url,
+                                          parameters=self.stack_parameters)
+        ingest = Ingest(infra.gateway_spec(parameters=self.stack_parameters),
+                        self.resources.queue_url, region(),
                         stage=self.stage, auth=self.auth)
         self._server = LocalDevServer(self.app, self.config, self.host, self.port,
                                       handler_cls=handler_class(ingest, self.auth))

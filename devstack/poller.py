@@ -58,7 +58,9 @@ class LocalLambdaContext:
 
 
 def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """An SQS message as Lambda hands it to the function (note the lower-case attribute keys)."""
+    """An SQS message as Lambda hands it to the function (note the lower-case attribute keys).
+    `attributes` are SQS's system attributes as received; from a FIFO queue they include
+    MessageGroupId, MessageDeduplicationId and SequenceNumber, as in Lambda's FIFO events."""
     attributes = {}
     for name, value in (message.get("MessageAttributes") or {}).items():
         attributes[name] = {

@@ -57,9 +57,20 @@ class Resources:
     maximum_message_size: int
 
 
-def queue_attributes(props: dict[str, Any], refs: dict[str, Any]) -> dict[str, str]:
+# SQS sets these at creation only (SetQueueAttributes refuses them).
+_CREATE_ONLY = ("FifoQueue",)
+FIFO_SUFFIX = ".fifo"
+
+
+def fifo_name(name: str) -> str:
+    """A queue name as SQS requires it for a FIFO queue (ending in ".fifo")."""
+    return name if name.endswith(FIFO_SUFFIX) else name + FIFO_SUFFIX
+
+
+def queue_attributes(props: dict[str, Any], refs: dict[str, Any],
+                     conditions: dict[str, bool] | None = None) -> dict[str, str]:
     """CloudFormation queue Properties -> SetQueueAttributes strings (RedrivePolicy as JSON)."""
-    resolved = resolve(props, refs)
+    resolved = resolve(props, refs, conditions)
     attributes: dict[str, str] = {}
     for name in _QUEUE_ATTRIBUTES:
         if name not in resolved:
@@ -78,8 +89,9 @@ def _ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str,
     try:
         url: str = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         # Reuse, but converge on infra's settings (they may have changed since the last run).
-        if attributes:
-            sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        settable = {k: v for k, v in attributes.items() if k not in _CREATE_ONLY}
+        if settable:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=settable)
     except ClientError as error:
         if "NonExistent" not in error.response["Error"]["Code"]:
             raise
@@ -133,18 +145,26 @@ def _ensure_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
 def ensure_resources(endpoint_url: str | None, infra: InfraTemplate | None = None,
                      queue_name: str = DEFAULT_QUEUE, dlq_name: str = DEFAULT_DLQ,
                      table_name: str = DEFAULT_TABLE,
-                     dynamodb_endpoint_url: str | None = None) -> Resources:
-    """The queues at `endpoint_url`, the table there too or at `dynamodb_endpoint_url`."""
+                     dynamodb_endpoint_url: str | None = None,
+                     parameters: dict[str, str] | None = None) -> Resources:
+    """The queues at `endpoint_url`, the table there too or at `dynamodb_endpoint_url`, as the
+    stack makes them with these parameters (e.g. {"QueueType": "fifo"}; defaults otherwise).
+    FIFO queues get ".fifo" appended to their names where missing, as SQS requires."""
     infra = infra or InfraTemplate()
     sqs = client("sqs", endpoint_url)
-    refs: dict[str, Any] = {**infra.parameter_defaults(), "AWS::Region": region(),
+    refs: dict[str, Any] = {**infra.parameters(parameters), "AWS::Region": region(),
                             "AWS::StackName": "sqs-manager-local", "AWS::Partition": "aws",
                             "Queue": queue_name, "DeadLetterQueue": dlq_name, "Table": table_name}
-    dlq_attributes = queue_attributes(infra.properties("DeadLetterQueue"), refs)
+    conditions = infra.conditions(refs)
+    dlq_attributes = queue_attributes(infra.properties("DeadLetterQueue"), refs, conditions)
+    if dlq_attributes.get("FifoQueue") == "true":
+        dlq_name = fifo_name(dlq_name)
     dlq_url, dlq_arn = _ensure_queue(sqs, dlq_name, dlq_attributes)
     refs.update({"DeadLetterQueue.Arn": dlq_arn, "DeadLetterQueue.QueueName": dlq_name,
                  "DeadLetterQueue.QueueUrl": dlq_url})
-    attributes = queue_attributes(infra.properties("Queue"), refs)
+    attributes = queue_attributes(infra.properties("Queue"), refs, conditions)
+    if attributes.get("FifoQueue") == "true":
+        queue_name = fifo_name(queue_name)
     queue_url, queue_arn = _ensure_queue(sqs, queue_name, attributes)
     table_props = resolve(infra.properties("Table"), refs)
     _ensure_table(client("dynamodb", dynamodb_endpoint_url or endpoint_url), table_name,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import subprocess
 import sys
@@ -62,8 +64,11 @@ def double_intrinsics(node: Any, path: str = "") -> list[str]:
     return found
 
 
-def test_merged_template_is_cfn_lint_clean(packaged: Path) -> None:
-    text = (packaged / "sam.yaml").read_text(encoding="utf-8")
+@pytest.mark.parametrize("queue_type", ["standard", "fifo"])
+def test_merged_template_is_cfn_lint_clean(merged: dict[str, Any], queue_type: str) -> None:
+    template = {**merged, "Parameters": {**merged["Parameters"], "QueueType": {
+        **merged["Parameters"]["QueueType"], "Default": queue_type}}}
+    text = json.dumps(template)
     matches = lint(text, config=ManualArgs(regions=["us-west-2"], include_checks=["I"]))
     assert [f"{m.rule.id} {m.path_string}: {m.message}" for m in matches] == []
 
@@ -72,7 +77,8 @@ def test_merge_produced_no_mixed_intrinsics(merged: dict[str, Any]) -> None:
     assert double_intrinsics(merged) == []
 
 
-def test_consumer_reports_batch_item_failures_from_our_queue(merged: dict[str, Any]) -> None:
+def test_consumer_reports_batch_item_failures_from_our_queue(
+        merged: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     function = merged["Resources"]["HandleMessages"]
     assert function["Type"] == "AWS::Serverless::Function"
     props = function["Properties"]
@@ -81,7 +87,14 @@ def test_consumer_reports_batch_item_failures_from_our_queue(merged: dict[str, A
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert event["Properties"]["Queue"] == {"Fn::Sub": "${Queue.Arn}"}
     assert event["Properties"]["BatchSize"] == 10
-    assert event["Properties"]["MaximumBatchingWindowInSeconds"] == 1
+    # app.py's window for a standard queue; none for FIFO, which Lambda refuses a window for.
+    monkeypatch.setenv("QUEUE_NAME", "standard-queue")
+    sys.modules.pop("app", None)  # app.py reads its settings at import
+    window = importlib.import_module("app").BATCHING_WINDOW_SECONDS
+    sys.modules.pop("app", None)
+    assert window == 1
+    assert event["Properties"]["MaximumBatchingWindowInSeconds"] == {"Fn::If": ["IsFifo", 0,
+                                                                                 window]}
     assert props["Role"] == {"Fn::GetAtt": ["ConsumerRole", "Arn"]}
     assert props["Timeout"] == 60
     env = props["Environment"]["Variables"]

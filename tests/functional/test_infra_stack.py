@@ -156,7 +156,8 @@ def test_a_changed_method_is_deployed_anew(moto: MotoServer, template_body: str)
     changed["Resources"]["IngestDeployment"] = json.loads(template_body)["Resources"][first]
     changed["Resources"]["Stage"]["Properties"]["DeploymentId"] = {"Ref": "IngestDeployment"}
     method = changed["Resources"]["SendMessageMethod"]["Properties"]
-    method["Integration"]["RequestTemplates"]["application/json"] += "&MessageAttribute.3.Name=x"
+    method["Integration"]["RequestTemplates"]["application/json"]["Fn::Sub"][0] += (
+        "&MessageAttribute.3.Name=x")
     cloudformation = client(moto, "cloudformation")
     cloudformation.update_stack(StackName=name, TemplateBody=json.dumps(standalone(changed)),
                                 Capabilities=["CAPABILITY_IAM"])
@@ -201,6 +202,22 @@ def test_written_config_packages_with_the_stack_resources(moto: MotoServer,
                                                           tmp_path: Path) -> None:
     """The `chalice deploy` path's config, checked through `chalice package` (no merge)."""
     found = outputs(stack)
+    template = package_deploy_path(found, tmp_path)
+    handle = template["Resources"]["HandleMessages"]["Properties"]
+    assert handle["Role"] == found["ConsumerRoleArn"]
+    assert handle["Environment"]["Variables"]["QUEUE_NAME"] == found["QueueName"]
+    assert handle["Environment"]["Variables"]["REPORT_BATCH_ITEM_FAILURES"] == "false"
+    event = handle["Events"]["HandleMessagesSqsEventSource"]["Properties"]
+    assert event["Queue"]["Fn::Sub"].endswith(f":{found['QueueName']}")
+    assert event["MaximumBatchingWindowInSeconds"] == 1
+    assert "FunctionResponseTypes" not in event
+    assert template["Resources"]["APIHandler"]["Properties"]["Role"] == found["ReadApiRoleArn"]
+    assert "DefaultRole" not in template["Resources"]
+
+
+def package_deploy_path(found: dict[str, str], tmp_path: Path) -> dict[str, Any]:
+    """`chalice package` (no merge) of the config scripts/write_outputs.py writes from `found`:
+    what `chalice deploy` would create."""
     project = tmp_path / "project"
     (project / ".chalice").mkdir(parents=True)
     shutil.copy(ROOT / "app.py", project / "app.py")
@@ -215,16 +232,8 @@ def test_written_config_packages_with_the_stack_resources(moto: MotoServer,
         cwd=project, env=dict(os.environ), capture_output=True, text=True, timeout=120,
         check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    template = json.loads((tmp_path / "out" / "sam.json").read_text())
-    handle = template["Resources"]["HandleMessages"]["Properties"]
-    assert handle["Role"] == found["ConsumerRoleArn"]
-    assert handle["Environment"]["Variables"]["QUEUE_NAME"] == found["QueueName"]
-    assert handle["Environment"]["Variables"]["REPORT_BATCH_ITEM_FAILURES"] == "false"
-    event = handle["Events"]["HandleMessagesSqsEventSource"]["Properties"]
-    assert event["Queue"]["Fn::Sub"].endswith(f":{found['QueueName']}")
-    assert "FunctionResponseTypes" not in event
-    assert template["Resources"]["APIHandler"]["Properties"]["Role"] == found["ReadApiRoleArn"]
-    assert "DefaultRole" not in template["Resources"]
+    template: dict[str, Any] = json.loads((tmp_path / "out" / "sam.json").read_text())
+    return template
 
 
 def test_dashboard_and_access_log_groups(moto: MotoServer, stack: dict[str, Any]) -> None:
@@ -247,3 +256,30 @@ def test_dashboard_and_access_log_groups(moto: MotoServer, stack: dict[str, Any]
     groups = client(moto, "logs").describe_log_groups()["logGroups"]
     access = [g for g in groups if g["logGroupName"] == found["IngestAccessLogGroupName"]]
     assert [g.get("retentionInDays") for g in access] == [365]
+
+
+def test_a_fifo_stack_has_fifo_queues_and_deploys_without_a_batching_window(
+        moto: MotoServer, template_body: str, tmp_path: Path) -> None:
+    """QueueType=fifo: a FIFO queue and DLQ named <stack>-queue.fifo / -dlq.fifo, deduplicated
+    by the request id only; the `chalice deploy` path then asks Lambda for no batching window
+    (which Lambda refuses on FIFO queues)."""
+    name = f"{STACK}-fifo"
+    found = outputs(create_stack(moto, name, template_body, {"QueueType": "fifo"}))
+    assert (found["QueueName"], found["DeadLetterQueueName"]) == (f"{name}-queue.fifo",
+                                                                  f"{name}-dlq.fifo")
+    sqs = client(moto, "sqs")
+    queue = sqs.get_queue_attributes(QueueUrl=found["QueueUrl"],
+                                     AttributeNames=["All"])["Attributes"]
+    assert queue["FifoQueue"] == "true" and queue["ContentBasedDeduplication"] == "false"
+    assert json.loads(queue["RedrivePolicy"])["deadLetterTargetArn"] == found[
+        "DeadLetterQueueArn"]
+    dlq = sqs.get_queue_attributes(QueueUrl=found["DeadLetterQueueUrl"],
+                                   AttributeNames=["All"])["Attributes"]
+    assert dlq["FifoQueue"] == "true"
+    assert ingest_method(moto, {"Outputs": [{"OutputKey": k, "OutputValue": v}
+                                            for k, v in found.items()]})[
+        "methodIntegration"]["uri"].endswith(f"/{name}-queue.fifo")
+    event = package_deploy_path(found, tmp_path)["Resources"]["HandleMessages"]["Properties"][
+        "Events"]["HandleMessagesSqsEventSource"]["Properties"]
+    assert event["MaximumBatchingWindowInSeconds"] == 0
+    assert event["Queue"]["Fn::Sub"].endswith(f":{name}-queue.fifo")

@@ -65,7 +65,7 @@ def test_the_hash_is_stable_when_nothing_published_changes(source: dict[str, Any
 
 def _method_template(resources: dict[str, Any]) -> None:
     templates = resources["SendMessageMethod"]["Properties"]["Integration"]["RequestTemplates"]
-    templates["application/json"] += "&MessageAttribute.3.Name=x"
+    templates["application/json"]["Fn::Sub"][0] += "&MessageAttribute.3.Name=x"
 
 
 def _response_template(resources: dict[str, Any]) -> None:

@@ -103,12 +103,22 @@ def _lint(text: str) -> list[str]:
                     and m.path[1] in CHALICE_OVERRIDES)]
 
 
-def test_extension_template_is_cfn_lint_clean() -> None:
-    assert _lint(EXTENSION.read_text(encoding="utf-8")) == []
+# cfn-lint follows both branches of every condition; linting with each QueueType as the
+# default also checks the values it resolves (FIFO names, the FIFO request template).
+QUEUE_TYPES = pytest.mark.parametrize("queue_type", ["standard", "fifo"])
 
 
-def test_standalone_template_is_cfn_lint_clean(template: dict[str, Any]) -> None:
+@QUEUE_TYPES
+def test_extension_template_is_cfn_lint_clean(queue_type: str) -> None:
+    text = EXTENSION.read_text(encoding="utf-8")
+    assert text.count("    Default: standard\n") == 1
+    assert _lint(text.replace("    Default: standard\n", f"    Default: {queue_type}\n")) == []
+
+
+@QUEUE_TYPES
+def test_standalone_template_is_cfn_lint_clean(template: dict[str, Any], queue_type: str) -> None:
     standalone = standalone_template.standalone(template)
+    standalone["Parameters"]["QueueType"]["Default"] = queue_type
     # The Deployment is renamed by content hash (tests/unit/test_deployment_hash.py).
     renamed = {"IngestDeployment"}
     assert set(template["Resources"]) - set(standalone["Resources"]) == CHALICE_OVERRIDES | renamed
@@ -184,8 +194,11 @@ def test_queues(resources: dict[str, Any]) -> None:
     for props in (queue, dlq):
         assert props["MaximumMessageSize"] == 1_048_576
         assert props["SqsManagedSseEnabled"] is True
-        assert "QueueName" not in props
-        assert "FifoQueue" not in props
+        # Standard queues keep CloudFormation's generated names (no clash on replacement); only
+        # FIFO mode names them, as ".fifo" requires (tests/unit/test_fifo_templates.py).
+        for fifo_only in ("QueueName", "FifoQueue"):
+            assert props[fifo_only]["Fn::If"][0] == "IsFifo"
+            assert props[fifo_only]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     # Moved messages keep their enqueue time: the DLQ must keep them longer.
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
     assert queue["MessageRetentionPeriod"] == 4 * 86_400
