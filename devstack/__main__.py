@@ -49,6 +49,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--auth", action="store_true",
                         help="as the prod1 stage on AWS: POST needs the API key (x-api-key), "
                              "reads need SigV4 (both printed at start)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="batches handled at once, as Lambda runs several (default 3 with "
+                             "--store dynamodb-local; always 1 on moto, which loses updates "
+                             "under concurrent transactions)")
     parser.add_argument("--api-key", default=None,
                         help="with --auth: this API key instead of a random one")
     return parser.parse_args(argv)
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         table_name=args.table_name, honour_batch_item_failures=not args.no_batch_item_failures,
         visibility_timeout=args.visibility_timeout, stage=args.stage, store=args.store,
         dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
-        auth=LocalAuth.generate(region(), args.api_key) if args.auth else None)
+        auth=LocalAuth.generate(region(), args.api_key) if args.auth else None,
+        concurrency=args.concurrency)
     try:
         pipeline.start()
     except (PortInUseError, DynamoDBLocalUnavailable) as error:
