@@ -66,9 +66,20 @@ def record(values: dict[str, float], details: dict[str, Any], script: str,
     results = load(path)
     results.update({key: round(value, 4) for key, value in values.items()})
     results.setdefault("details", {})[script] = {
-        **details, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        **_rounded(details), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return results
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 3 decimals (milliseconds to the microsecond), in dicts and lists too."""
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(item) for item in value]
+    return value
 
 
 def summary_rows(results: dict[str, Any]) -> list[list[object]]:

@@ -56,12 +56,13 @@ def test_results_merge_per_script_and_refuse_unknown_keys(tmp_path: Path) -> Non
     path = tmp_path / "results.json"
     results.record({"cold_start_ratio": 1.2345678}, {"rounds": 3}, "bench.cold_start", path)
     merged = results.record({"batch_latency_ratio": 1.5, "ddb_calls_per_write": 1.0},
-                            {"rounds": 2}, "bench.batch", path)
+                            {"rounds": 2, "p50_ms": [361.68558749957447]}, "bench.batch", path)
     on_disk = json.loads(path.read_text())
     assert on_disk == merged
     assert on_disk["cold_start_ratio"] == 1.2346
     assert set(on_disk["details"]) == {"bench.cold_start", "bench.batch"}
     assert on_disk["details"]["bench.batch"]["rounds"] == 2
+    assert on_disk["details"]["bench.batch"]["p50_ms"] == [361.686]
     with pytest.raises(ValueError):
         results.record({"speed": 1.0}, {}, "bench.x", path)
 
