@@ -77,12 +77,16 @@ functional: $(STAMP) $(CHECKOV_STAMP)
 e2e: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/e2e
 
-# Benchmarks print their numbers (BENCHMARKS.md); they are not part of `make test`.
+# Benchmarks print their numbers (BENCHMARKS.md); they are not part of `make test`. The first
+# three write the issue's ratios into bench/results.json; bench.results prints them as a table.
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.cold_start
+	$(PY) -m bench.batch
+	$(PY) -m bench.gateway
 	$(PY) -m bench.metrics_cold_start
 	$(PY) -m bench.consumer
 	$(PY) -m bench.ingest
+	$(PY) -m bench.results
 
 # --- AWS (never run by the tests; see README "Deployment") ---------------------------------
 # Path 1: the extension as its own stack, its outputs into .chalice/config.json, `chalice deploy`.

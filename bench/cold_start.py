@@ -35,6 +35,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import importtime
+from bench import results as bench_results
 from bench.stats import machine, median, percentile, table
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -238,6 +240,38 @@ def versions() -> str:
     return ", ".join(found)
 
 
+BASELINE_SCENARIO, APP_SCENARIO = 'boto3.client("dynamodb")', "import app (as shipped)"
+
+
+def report_ratio(samples: dict[str, Samples], rounds: int, results_path: Path) -> None:
+    """import app against import boto3 + one DynamoDB client, measured in the same rounds."""
+    app, base = samples[APP_SCENARIO].seconds, samples[BASELINE_SCENARIO].seconds
+    if not app or not base:
+        return
+    ratio = median(app) / median(base)
+    # Each round's own ratio too: the machine's drift between rounds cancels in it.
+    paired = median([a / b for a, b in zip(app, base, strict=True)])
+    print(f"\ncold_start_ratio = import app / (import boto3 + one DynamoDB client) = "
+          f"{median(app) * 1e3:.1f} / {median(base) * 1e3:.1f} ms = {ratio:.3f} "
+          f"(median of per-round ratios {paired:.3f}; target <= 1.1)")
+    bench_results.record({"cold_start_ratio": ratio}, {
+        "rounds": rounds, "import_app_ms": median(app) * 1e3,
+        "boto3_and_client_ms": median(base) * 1e3, "paired_ratio": paired,
+        "load_average_at_end": list(os.getloadavg())}, "bench.cold_start", results_path)
+
+
+def report_modules(runs: int) -> None:
+    rows = importtime.added_modules(runs, PROJECT_DIR, lambda_environment())
+    print(f"\n## What `import app` adds to boto3 + one DynamoDB client (python -X importtime, "
+          f"{runs} runs each; median self ms)\n")
+    print(table(["module", "self ms", "runs"], [list(row) for row in rows]))
+    totals = importtime.by_package(rows)
+    print("\nper package: " + ", ".join(f"{name} {millis:.1f} ms"
+                                         for name, millis in totals.items())
+          + f"; total {sum(totals.values()):.1f} ms (`app` is the module's own body: Chalice(), "
+            "settings, the DynamoDB client, decorators)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -250,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
                              f"(default {DEFAULT_DEPS_DIR})")
     parser.add_argument("--no-install", action="store_true",
                         help="never install fastjsonschema; skip its scenarios if absent")
+    parser.add_argument("--importtime-runs", type=int, default=7,
+                        help="fresh `-X importtime` processes of app and of the baseline "
+                             "(default 7; 0 skips the per-module table)")
+    parser.add_argument("--results", type=Path, default=bench_results.DEFAULT_PATH,
+                        help="merge cold_start_ratio into this JSON file")
     parser.add_argument("--max-seconds", type=float, default=300.0,
                         help="stop starting new rounds after this long (default 300)")
     args = parser.parse_args(argv)
@@ -289,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
                      median(sample.process_seconds) * 1e3,
                      max(sample.maxrss_kb) / 1024])
     print(table(["scenario", "median", "p90", "whole process median", "max RSS MB"], rows))
+    report_ratio(samples, rounds, args.results)
+    if args.importtime_runs > 0:
+        report_modules(args.importtime_runs)
 
     print("\n## Validating one parsed command (µs per call, median of timeit rounds)\n")
     print(table(["command", "validator", "verdict", "µs/call"],

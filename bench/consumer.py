@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from bench.stats import machine, median, percentile, table
+from bench.stats import machine, median, percentile, table, use_emulator_environment
 from chalicelib.store import ITEM_PREFIX, REQUEST_PREFIX
 from devstack.poller import lambda_record as poller_lambda_record
 
@@ -308,11 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     if not 10 <= args.messages <= 20_000:
         parser.error("--messages must be 10..20000")
 
-    from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer, free_port
+    from devstack.emulator import MotoServer, free_port
 
-    os.environ.update(EMULATOR_CREDENTIALS)
-    os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
-                       "LOG_LEVEL": "INFO"})
+    use_emulator_environment(REGION, "INFO")
     # Lambda formats every log line; keep that cost, drop the output.
     from chalicelib.logs import get_logger
 

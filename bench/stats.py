@@ -63,6 +63,16 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def use_emulator_environment(region: str, log_level: str) -> None:
+    """Dummy credentials (only emulators are ever talked to), the region, the consumer's log
+    level; set before the consumer's modules read them."""
+    from devstack.emulator import EMULATOR_CREDENTIALS
+
+    os.environ.update(EMULATOR_CREDENTIALS)
+    os.environ.update({"AWS_DEFAULT_REGION": region, "AWS_EC2_METADATA_DISABLED": "true",
+                       "LOG_LEVEL": log_level})
+
+
 def machine() -> str:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return (f"{os.cpu_count()} CPUs, Python {platform.python_version()} "

@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--auth", action="store_true",
                         help="as the prod1 stage on AWS: POST needs the API key (x-api-key), "
                              "reads need SigV4 (both printed at start)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="batches handled at once, as Lambda runs several (default 3 with "
+                             "--store dynamodb-local; always 1 on moto, which loses updates "
+                             "under concurrent transactions)")
     parser.add_argument("--api-key", default=None,
                         help="with --auth: this API key instead of a random one")
     parser.add_argument("--fifo", action="store_true",
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         visibility_timeout=args.visibility_timeout, stage=args.stage, store=args.store,
         dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
         auth=LocalAuth.generate(region(), args.api_key) if args.auth else None,
-        start_poller=not args.no_consumer, queue_type="fifo" if args.fifo else "standard")
+        start_poller=not args.no_consumer, queue_type="fifo" if args.fifo else "standard",
+        concurrency=args.concurrency)
     try:
         pipeline.start()
     except (PortInUseError, DynamoDBLocalUnavailable) as error:

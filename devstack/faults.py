@@ -5,11 +5,14 @@ ProvisionedThroughputExceededException), an HTTP 500, or a transaction cancelled
 one (TransactionCanceledException, reasons [TransactionConflict, None]), or DynamoDB's verdict
 that the request is invalid (a ValidationException, or a cancellation reason ValidationError
 for the transaction's first action), N times or always;
-everything else is forwarded untouched. Point only the consumer at it, e.g.
+everything else is forwarded untouched, after `latency_ms` (0 unless set: a slower network, the
+same for every request) and counted by operation (`calls`, from X-Amz-Target). Point only the
+consumer at it, e.g.
 `AWS_ENDPOINT_URL_DYNAMODB=<proxy url>` (botocore honours service-specific endpoint variables),
 so the code under test runs unchanged and sees the same errors AWS would send.
 
     python -m devstack.faults --target http://127.0.0.1:5000 --marker BOOM --kind throttle --times 3
+    python -m devstack.faults --target http://127.0.0.1:5002 --latency-ms 10
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import http.client
 import json
 import logging
 import threading
+import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -84,8 +89,11 @@ class Fault:
 class FaultProxy:
     """A threaded HTTP proxy on 127.0.0.1; a context manager; faults can change while it runs."""
 
-    def __init__(self, target_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, target_url: str, host: str = "127.0.0.1", port: int = 0,
+                 latency_ms: float = 0.0) -> None:
         self.target = urlsplit(target_url)
+        self.latency_ms = latency_ms  # added before forwarding each request
+        self.calls: Counter[str] = Counter()  # forwarded requests by operation (X-Amz-Target)
         self.host = host
         self.port = port or free_port(host)
         self._faults: list[Fault] = []
@@ -112,6 +120,16 @@ class FaultProxy:
         with self._lock:
             self._faults.clear()
 
+    def _count(self, target: str) -> None:
+        with self._lock:
+            self.forwarded += 1
+            self.calls[target.rpartition(".")[2] or "(no X-Amz-Target)"] += 1
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.forwarded = 0
+            self.calls.clear()
+
     def _pick(self, body: bytes, target: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -133,6 +151,8 @@ class FaultProxy:
                 if fault is not None:
                     self._inject(fault)
                 else:
+                    if proxy.latency_ms > 0:
+                        time.sleep(proxy.latency_ms / 1000)
                     self._forward(body)
 
             def _inject(self, fault: Fault) -> None:
@@ -160,7 +180,7 @@ class FaultProxy:
                                        headers=dict(self.headers.items()))
                     response = connection.getresponse()
                     payload = response.read()
-                    proxy.forwarded += 1
+                    proxy._count(self.headers.get("x-amz-target", ""))
                     self.send_response(response.status)
                     for name, value in response.getheaders():
                         if name.lower() not in ("content-length", "transfer-encoding",
@@ -203,14 +223,19 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="http://127.0.0.1:5000", help="emulator URL")
     parser.add_argument("--port", type=int, default=5001)
-    parser.add_argument("--marker", required=True, help="inject when the body contains this")
+    parser.add_argument("--marker", help="inject when the body contains this")
     parser.add_argument("--kind", choices=KINDS, default=THROTTLE)
     parser.add_argument("--times", type=int, default=None, help="how often (default: always)")
     parser.add_argument("--operation", help="only this DynamoDB operation, e.g. PutItem")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="add this much to every forwarded request")
     args = parser.parse_args(argv)
+    if args.marker is None and not args.latency_ms:
+        parser.error("give --marker (a fault) or --latency-ms (a slower network), or both")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    proxy = FaultProxy(args.target, port=args.port)
-    proxy.add(Fault(args.marker, args.kind, args.times, args.operation))
+    proxy = FaultProxy(args.target, port=args.port, latency_ms=args.latency_ms)
+    if args.marker is not None:
+        proxy.add(Fault(args.marker, args.kind, args.times, args.operation))
     with proxy:
         print(f"fault proxy on {proxy.url} -> {args.target}; "
               f"export AWS_ENDPOINT_URL_DYNAMODB={proxy.url}", flush=True)

@@ -101,6 +101,9 @@ def _credentials() -> Credentials:
     return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 class Ingest:
     """POST /SQSManager as API Gateway runs it (validation, VTL, SigV4 form POST to SQS)."""
 
@@ -187,6 +190,9 @@ class Ingest:
         SigV4Auth(self.credentials, "sqs", self.region).add_auth(request)
         if not hasattr(self._local, "session"):
             self._local.session = requests.Session()
+            # To an emulator on loopback, skip looking up proxy settings in the environment on
+            # every request (a few ms each).
+            self._local.session.trust_env = urlsplit(self.queue_url).hostname not in _LOOPBACK
         session: requests.Session = self._local.session
         response = session.post(self.queue_url, data=data, headers=dict(request.headers),
                                 timeout=self.timeout)

@@ -53,6 +53,23 @@ from devstack.resources import (
 
 LOG = logging.getLogger("devstack.pipeline")
 
+# Lambda runs several batches of one queue at once (its SQS pollers scale out); locally a few
+# pollers do, where the store takes concurrent transactions.
+DEFAULT_POLLER_CONCURRENCY = 3
+
+
+def poller_concurrency(table_on_moto: bool, requested: int | None) -> int:
+    """How many batches the local event source runs at once: on moto one, always, because moto
+    loses updates under concurrent transactions (it copies the table for each)."""
+    if requested is not None and requested < 1:
+        raise ValueError(f"poller concurrency must be at least 1, not {requested}")
+    if table_on_moto:
+        if requested is not None and requested > 1:
+            LOG.warning("--concurrency %d ignored: the table is on moto, which loses updates "
+                        "under concurrent transactions; one batch at a time", requested)
+        return 1
+    return requested or DEFAULT_POLLER_CONCURRENCY
+
 
 def load_app(env: dict[str, str], project_dir: Path = PROJECT_DIR,
              stage: str = "local") -> tuple[Chalice, Config, ModuleType]:
@@ -84,7 +101,7 @@ class Pipeline:
                  stage: str = "local", infra_path: str | Path = DEFAULT_TEMPLATE,
                  start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 5002,
                  dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None,
-                 queue_type: str = "standard") -> None:
+                 queue_type: str = "standard", concurrency: int | None = None) -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
         # infra's QueueType: "fifo" makes FIFO queues (names ending in .fifo) and the FIFO
@@ -107,13 +124,15 @@ class Pipeline:
         # Where the table lives; None: at endpoint_url (moto, or the emulator given).
         self.dynamodb_endpoint_url = dynamodb_endpoint_url
         self.auth = auth  # API key and SigV4 required, as on AWS (devstack/auth.py)
+        self.requested_concurrency = concurrency  # None: DEFAULT_POLLER_CONCURRENCY off moto
         self.emulator: MotoServer | None = None
         self.dynamodb_emulator: DynamoDBLocal | None = None
         self.resources: Resources | None = None
         self.app: Chalice | None = None
         self.config: Config | None = None
         self.app_module: ModuleType | None = None
-        self.poller: SqsPoller | None = None
+        self.poller: SqsPoller | None = None  # the first of `pollers`
+        self.pollers: list[SqsPoller] = []
         self._server: LocalDevServer | None = None
         self._server_thread: threading.Thread | None = None
         self._saved_environ: dict[str, str] | None = None
@@ -184,11 +203,15 @@ class Pipeline:
                                                daemon=True)
         self._server_thread.start()
         if self.start_poller:
-            self.poller = self._make_poller().start()
+            count = poller_concurrency(self.dynamodb_endpoint_url is None,
+                                       self.requested_concurrency)
+            self.pollers = [self._make_poller(f"sqs-poller-{n}").start() for n in range(count)]
+            self.poller = self.pollers[0]
+            LOG.info("event source: %d poller(s), one batch each at a time", count)
         LOG.info("pipeline ready on %s (SQS %s, DynamoDB %s)", self.base_url, self.endpoint_url,
                  self.dynamodb_endpoint_url or self.endpoint_url)
 
-    def _make_poller(self) -> SqsPoller:
+    def _make_poller(self, name: str = "sqs-poller") -> SqsPoller:
         assert self.app is not None and self.app_module is not None and self.resources
         source = sqs_event_config(self.app)
         # Lambda's timeout for this function, from .chalice/config.json (as deployed).
@@ -211,12 +234,15 @@ class Pipeline:
             honour_batch_item_failures=self.honour_batch_item_failures,
             visibility_timeout=self.visibility_timeout, function_name=source.name,
             function_timeout=float(timeout or 60),
-            max_receive_count=self.resources.max_receive_count, outcome_lookup=outcome)
+            max_receive_count=self.resources.max_receive_count, outcome_lookup=outcome,
+            name=name)
 
     def stop(self) -> None:
-        if self.poller is not None:
-            self.poller.stop()
-            self.poller = None
+        for poller in self.pollers:
+            poller.request_stop()
+        for poller in self.pollers or ([self.poller] if self.poller is not None else []):
+            poller.stop()
+        self.pollers, self.poller = [], None
         if self._server is not None:
             if self._server_thread is not None and self._server_thread.is_alive():
                 self._server.shutdown()  # blocks forever unless serve_forever is running

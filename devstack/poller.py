@@ -98,7 +98,7 @@ class SqsPoller:
                  honour_batch_item_failures: bool = True,
                  visibility_timeout: int | None = None, function_name: str = "handle_messages",
                  function_timeout: float = 30.0, max_receive_count: int = 0,
-                 outcome_lookup: OutcomeLookup | None = None) -> None:
+                 outcome_lookup: OutcomeLookup | None = None, name: str = "sqs-poller") -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -112,15 +112,20 @@ class SqsPoller:
         self.function_timeout = function_timeout
         self.max_receive_count = max_receive_count
         self.outcome_lookup = outcome_lookup
+        self.name = name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.invocations = 0
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> SqsPoller:
-        self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         return self
+
+    def request_stop(self) -> None:
+        """Stop after the current batch (several pollers stop together: request, then join)."""
+        self._stop.set()
 
     def stop(self, timeout: float = 25.0) -> None:
         self._stop.set()

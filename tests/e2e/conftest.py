@@ -147,8 +147,10 @@ def dynamodb_local_pipeline(request: pytest.FixtureRequest,
 
 def _safe_mode(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                store: str) -> PipelineProcess:
+    # One poller: its tests need a failing message to share a batch with succeeding ones.
     return start_pipeline(request, tmp_path_factory, "safe", "--no-batch-item-failures",
-                          env={"REPORT_BATCH_ITEM_FAILURES": "false"}, store=store)
+                          "--concurrency", "1", env={"REPORT_BATCH_ITEM_FAILURES": "false"},
+                          store=store)
 
 
 @pytest.fixture(scope="session")
