@@ -10,7 +10,7 @@ STAGE ?= prod1
 STACK ?= sqs-manager-$(STAGE)
 export AWS_DEFAULT_REGION ?= us-west-2
 
-.PHONY: run debug test bench unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
+.PHONY: run debug test bench load unit functional e2e lint typecheck venv node clean schema package deploy-infra outputs deploy
 
 venv: $(STAMP)
 
@@ -60,6 +60,12 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.consumer
 	$(PY) -m bench.ingest
+
+# The load tool (BENCHMARKS.md, "Load tool"): against `make run` on 127.0.0.1:8000 by default.
+# make load LOAD_ARGS="--rate 20 --duration 30"; LOAD_ARGS="--self-test" for its own ceiling.
+LOAD_ARGS ?=
+load: $(STAMP)
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 # --- AWS (never run by the tests; see README "Deployment") ---------------------------------
 # Path 1: the extension as its own stack, its outputs into .chalice/config.json, `chalice deploy`.
