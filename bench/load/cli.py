@@ -91,8 +91,12 @@ def parser() -> argparse.ArgumentParser:
     reads.add_argument("--no-poll", action="store_true", help="POST only, read no outcomes")
     reads.add_argument("--poll-concurrency", type=int, default=4,
                        help="outcome GETs in flight at most (default 4)")
-    reads.add_argument("--poll-max-interval", type=float, default=2.0,
-                       help="backoff cap between polls of one request, s (default 2)")
+    reads.add_argument("--poll-first", type=float, default=0.1,
+                       help="first poll this long after the POST's answer, s (default 0.1)")
+    reads.add_argument("--poll-backoff", type=float, default=1.5,
+                       help="each later poll of a request waits this factor longer (1.5)")
+    reads.add_argument("--poll-max-interval", type=float, default=1.0,
+                       help="backoff cap between polls of one request, s (default 1)")
     reads.add_argument("--outcome-timeout", type=float, default=120.0,
                        help="give up on an outcome this long after its POST, s (default 120)")
     out = p.add_argument_group("output")
@@ -126,6 +130,7 @@ def config_from(args: argparse.Namespace, p: argparse.ArgumentParser) -> LoadCon
         count=count, duration=args.duration, connections=args.connections, timeout=args.timeout,
         api_key=args.api_key, sign=ReadSigner(args.region).headers if args.sigv4 else None,
         poll=not args.no_poll, poll_concurrency=args.poll_concurrency,
+        poll_first=args.poll_first, poll_backoff=args.poll_backoff,
         poll_max_interval=args.poll_max_interval, outcome_timeout=args.outcome_timeout,
         progress=not args.no_progress)
 

@@ -77,8 +77,9 @@ class LoadConfig:
     sign: Callable[[str], dict[str, str]] | None = None
     poll: bool = True
     poll_concurrency: int = 4
-    poll_first: float = 0.2
-    poll_max_interval: float = 2.0
+    poll_first: float = 0.1
+    poll_backoff: float = 1.5
+    poll_max_interval: float = 1.0
     outcome_timeout: float = 120.0
     progress: bool = True
 
@@ -105,22 +106,20 @@ class _Poller:
         self.heap: list[tuple[float, int, RequestRecord, float]] = []
         self.sequence = itertools.count()
         self.posting = True
-        self.unresolved = 0
+        self.in_flight = 0  # GETs under way: their records may come back to the heap
 
     def add(self, record: RequestRecord, now: float) -> None:
-        self.unresolved += 1
         self._push(record, now + self.config.poll_first, self.config.poll_first)
 
     def _push(self, record: RequestRecord, due: float, interval: float) -> None:
         heapq.heappush(self.heap, (due, next(self.sequence), record, interval))
 
     def _resolved(self) -> None:
-        self.unresolved -= 1
         if self.progress is not None:
             self.progress.update(1)
 
     async def worker(self) -> None:
-        while self.posting or self.heap:
+        while self.posting or self.heap or self.in_flight:
             if not self.heap:
                 await asyncio.sleep(0.02)
                 continue
@@ -134,7 +133,11 @@ class _Poller:
             if now - record.answered > self.config.outcome_timeout:
                 self._resolved()  # given up: no outcome
                 continue
-            await self._poll(record, interval)
+            self.in_flight += 1
+            try:
+                await self._poll(record, interval)
+            finally:
+                self.in_flight -= 1
 
     async def _poll(self, record: RequestRecord, interval: float) -> None:
         assert record.request_id is not None
@@ -158,7 +161,7 @@ class _Poller:
         else:
             key = f"HTTP {status}" if status else text
             self.run.poll_errors[key] = self.run.poll_errors.get(key, 0) + 1
-        interval = min(interval * 2, self.config.poll_max_interval)
+        interval = min(interval * self.config.poll_backoff, self.config.poll_max_interval)
         self._push(record, seen + interval, interval)
 
 
