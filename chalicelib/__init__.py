@@ -10,6 +10,7 @@ from chalicelib.batch import BatchProcessor, single_message_event
 from chalicelib.commands import Command, Stamp, parse_command
 from chalicelib.errors import (
     BatchRetryError,
+    ConditionPendingError,
     InvalidCommandError,
     InvalidQueryError,
     ItemNotFoundError,
@@ -25,7 +26,8 @@ from chalicelib.settings import Settings
 from chalicelib.store import ItemStore
 
 __all__ = [
-    "BatchProcessor", "BatchRetryError", "Command", "InvalidCommandError", "InvalidQueryError",
+    "BatchProcessor", "BatchRetryError", "Command", "ConditionPendingError",
+    "InvalidCommandError", "InvalidQueryError",
     "ItemNotFoundError", "ItemStore", "ItemTooLargeError", "NotFoundError", "Outcome",
     "OutcomeNotFoundError", "Settings", "SqsManagerError", "Stamp", "TransactionConflictError",
     "TransientError", "dumps",

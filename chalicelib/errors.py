@@ -30,6 +30,11 @@ class TransactionConflictError(TransientError):
     """Another transaction was writing the same item: retried in the handler first, then by SQS."""
 
 
+class ConditionPendingError(SqsManagerError):
+    """A write's condition failed while an earlier request to the same item may still be on its
+    way (SQS delivers out of order): the message is tried again after a delay, not rejected."""
+
+
 class NotFoundError(SqsManagerError):
     """A read found nothing."""
 

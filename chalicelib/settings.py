@@ -30,6 +30,14 @@ class Settings:
     # "iam": the read API answers only SigV4-signed callers with execute-api:Invoke. Only the
     # local stage says "none" (chalice local cannot check IAM anyway).
     read_api_auth: str = "iam"
+    # Threads in one invocation: a batch's items are written concurrently (batch.py).
+    batch_concurrency: int = 10
+    # In-order results: a write whose condition fails (an update before its create, a create
+    # before the delete ahead of it) while earlier requests to the item may still be on their
+    # way is tried again after a delay, instead of being rejected, while the request is younger
+    # than this window; the delay doubles from condition_retry_delay_seconds.
+    in_order_window_seconds: float = 30.0
+    condition_retry_delay_seconds: float = 2.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -41,6 +49,10 @@ class Settings:
             report_batch_item_failures=_flag(environ.get("REPORT_BATCH_ITEM_FAILURES", "false")),
             debug_routes=_flag(environ.get("DEBUG_ROUTES", "0")),
             read_api_auth=environ.get("READ_API_AUTH", "iam").strip().lower(),
+            batch_concurrency=max(1, int(environ.get("BATCH_CONCURRENCY", "10"))),
+            in_order_window_seconds=float(environ.get("IN_ORDER_WINDOW_SECONDS", "30")),
+            condition_retry_delay_seconds=float(
+                environ.get("CONDITION_RETRY_DELAY_SECONDS", "2")),
         )
 
 

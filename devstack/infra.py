@@ -77,6 +77,11 @@ _DEFAULT_RESPONSES = {
     "UNSUPPORTED_MEDIA_TYPE": GatewayResponse(415, {"application/json":
                                                     '{"message":$context.error.messageString}'},
                                               {}),
+    # What the API key and IAM checks answer (devstack/auth.py), and a payload over 10 MB.
+    **{name: GatewayResponse(status, {"application/json":
+                                      '{"message":$context.error.messageString}'}, {})
+       for name, status in (("INVALID_API_KEY", 403), ("MISSING_AUTHENTICATION_TOKEN", 403),
+                            ("INVALID_SIGNATURE", 403), ("REQUEST_TOO_LARGE", 413))},
     "DEFAULT_4XX": GatewayResponse(400, {"application/json":
                                          '{"message":$context.error.messageString}'}, {}),
     "DEFAULT_5XX": GatewayResponse(500, {"application/json":

@@ -5,7 +5,10 @@
 
 The Chalice app is loaded the way `chalice local` loads it (stage `local`, its environment variables
 set before app.py is imported), with TABLE_NAME / QUEUE_NAME / AWS_ENDPOINT_URL pointing at the
-pipeline's own resources.
+pipeline's own resources. With `store="dynamodb-local"` the table lives in DynamoDB Local and the
+app's DynamoDB clients go there (AWS_ENDPOINT_URL_DYNAMODB); SQS stays on moto. An
+AWS_ENDPOINT_URL_DYNAMODB already set (a fault proxy in front of the store) wins for the app's
+clients; the table is created at the store itself.
 """
 
 from __future__ import annotations
@@ -24,6 +27,15 @@ from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
+from devstack.auth import LocalAuth
+from devstack.dynamodb_local import (
+    DYNAMODB_LOCAL,
+    MOTO,
+    STORES,
+    DynamoDBLocal,
+    DynamoDBLocalUnavailable,
+    unavailable_reason,
+)
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
 from devstack.gateway import Ingest, handler_class
 from devstack.infra import DEFAULT_TEMPLATE, PROJECT_DIR, InfraTemplate
@@ -69,7 +81,10 @@ class Pipeline:
                  dlq_name: str = DEFAULT_DLQ, table_name: str = DEFAULT_TABLE,
                  honour_batch_item_failures: bool = True, visibility_timeout: int | None = None,
                  stage: str = "local", infra_path: str | Path = DEFAULT_TEMPLATE,
-                 start_poller: bool = True) -> None:
+                 start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 5002,
+                 dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None) -> None:
+        if store not in STORES:
+            raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
         self.host = host
         self.port = port
         self.emulator_port = emulator_port
@@ -80,7 +95,13 @@ class Pipeline:
         self.stage = stage
         self.infra_path = Path(infra_path)
         self.start_poller = start_poller
+        self.store = store
+        self.dynamodb_port = dynamodb_port
+        # Where the table lives; None: at endpoint_url (moto, or the emulator given).
+        self.dynamodb_endpoint_url = dynamodb_endpoint_url
+        self.auth = auth  # API key and SigV4 required, as on AWS (devstack/auth.py)
         self.emulator: MotoServer | None = None
+        self.dynamodb_emulator: DynamoDBLocal | None = None
         self.resources: Resources | None = None
         self.app: Chalice | None = None
         self.config: Config | None = None
@@ -106,12 +127,21 @@ class Pipeline:
         # Loading the app sets environment variables (as `chalice local` does); stop() undoes it.
         self._saved_environ = dict(os.environ)
         os.environ.setdefault("AWS_DEFAULT_REGION", region())
-        if self.endpoint_url is None:
-            # Only the emulator is ever talked to: dummy credentials keep boto3 off real ones.
+        start_dynamodb_local = self.store == DYNAMODB_LOCAL and self.dynamodb_endpoint_url is None
+        if start_dynamodb_local:
+            reason = unavailable_reason()
+            if reason is not None:
+                raise DynamoDBLocalUnavailable(reason)
+        if self.endpoint_url is None or start_dynamodb_local:
+            # Only emulators are ever talked to: dummy credentials keep boto3 off real ones.
             for name, value in EMULATOR_CREDENTIALS.items():
                 os.environ.setdefault(name, value)
+        if self.endpoint_url is None:
             self.emulator = MotoServer(self.host, self.emulator_port).launch()
             self.endpoint_url = self.emulator.endpoint_url
+        if start_dynamodb_local:
+            self.dynamodb_emulator = DynamoDBLocal(self.host, self.dynamodb_port).launch()
+            self.dynamodb_endpoint_url = self.dynamodb_emulator.endpoint_url
         infra = InfraTemplate(self.infra_path)
         # The handler's mode follows the (simulated) event source mapping's setting, as the two
         # deploy paths set it: a mismatch would lose failed messages.
@@ -119,22 +149,35 @@ class Pipeline:
         env = {"TABLE_NAME": self.table_name, "QUEUE_NAME": self.queue_name,
                "AWS_ENDPOINT_URL": self.endpoint_url, "REPORT_BATCH_ITEM_FAILURES": report,
                "AWS_DEFAULT_REGION": region()}
+        if self.dynamodb_endpoint_url is not None:
+            env["AWS_ENDPOINT_URL_DYNAMODB"] = (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+                                                or self.dynamodb_endpoint_url)
+        else:
+            # moto loses writes under concurrent transactions (it copies the table for each):
+            # the consumer writes a batch's items one at a time there. Amazon's engine (and
+            # DynamoDB) take the default, a thread per item.
+            env.setdefault("BATCH_CONCURRENCY", os.environ.get("BATCH_CONCURRENCY", "1"))
         # Import the app while moto boots: both take about a second.
         self.app, self.config, self.app_module = load_app(env, stage=self.stage)
-        if self.emulator is not None:
-            self.emulator.wait_ready()
+        for emulator in (self.emulator, self.dynamodb_emulator):
+            if emulator is not None:
+                emulator.wait_ready()
         self.resources = ensure_resources(self.endpoint_url, infra, self.queue_name,
-                                          self.dlq_name, self.table_name)
+                                          self.dlq_name, self.table_name,
+                                          dynamodb_endpoint_url=self.dynamodb_endpoint_url)
         ingest = Ingest(infra.gateway_spec(), self.resources.queue_url, region(),
-                        stage=self.stage)
+                        stage=self.stage, auth=self.auth)
         self._server = LocalDevServer(self.app, self.config, self.host, self.port,
-                                      handler_cls=handler_class(ingest))
+                                      handler_cls=handler_class(ingest, self.auth))
+        # A short poll interval: shutdown() waits for it, and stopping should be quick.
         self._server_thread = threading.Thread(target=self._server.server.serve_forever,
-                                               name="gateway", daemon=True)
+                                               kwargs={"poll_interval": 0.1}, name="gateway",
+                                               daemon=True)
         self._server_thread.start()
         if self.start_poller:
             self.poller = self._make_poller().start()
-        LOG.info("pipeline ready on %s (emulator %s)", self.base_url, self.endpoint_url)
+        LOG.info("pipeline ready on %s (SQS %s, DynamoDB %s)", self.base_url, self.endpoint_url,
+                 self.dynamodb_endpoint_url or self.endpoint_url)
 
     def _make_poller(self) -> SqsPoller:
         assert self.app is not None and self.app_module is not None and self.resources
@@ -170,9 +213,13 @@ class Pipeline:
                 self._server.shutdown()  # blocks forever unless serve_forever is running
             self._server.server.server_close()
             self._server = None
-        if self.emulator is not None:
-            self.emulator.stop()
-            self.emulator = None
+        # Last: the emulators outlive the parts that use them. Both stop at once.
+        emulators = [e for e in (self.dynamodb_emulator, self.emulator) if e is not None]
+        for emulator in emulators:
+            emulator.request_stop()
+        for emulator in emulators:
+            emulator.stop()
+        self.emulator = self.dynamodb_emulator = None
         if self._saved_environ is not None:
             os.environ.clear()
             os.environ.update(self._saved_environ)

@@ -14,24 +14,33 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO
 from devstack.emulator import EMULATOR_CREDENTIALS, free_port
 from devstack.resources import region
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Variables of the caller that would change what the pipeline talks to or how it runs.
-_NOT_INHERITED = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "REPORT_BATCH_ITEM_FAILURES")
+_NOT_INHERITED = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",
+                  "AWS_PROFILE", "REPORT_BATCH_ITEM_FAILURES")
 
 
 class DevstackProcess:
-    def __init__(self, log_path: Path, *args: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, log_path: Path, *args: str, env: Mapping[str, str] | None = None,
+                 store: str = MOTO) -> None:
         self.port = free_port()
         self.emulator_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.endpoint_url = f"http://127.0.0.1:{self.emulator_port}"
+        self.store = store
+        # Where the table lives: moto itself, or DynamoDB Local on a port of its own.
+        self.dynamodb_port = free_port() if store == DYNAMODB_LOCAL else self.emulator_port
+        self.dynamodb_endpoint_url = f"http://127.0.0.1:{self.dynamodb_port}"
         self.log_path = log_path
         self.command = [sys.executable, "-m", "devstack", "--host", "127.0.0.1",
                         "--port", str(self.port), "--emulator-port", str(self.emulator_port),
-                        *args]
+                        "--store", store, *args]
+        if store == DYNAMODB_LOCAL:
+            self.command += ["--dynamodb-port", str(self.dynamodb_port)]
         self.env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
         self.env.update(EMULATOR_CREDENTIALS)
         self.env.update({"AWS_DEFAULT_REGION": region(), "PYTHONUNBUFFERED": "1", **(env or {})})
@@ -53,6 +62,10 @@ class DevstackProcess:
             try:
                 with urllib.request.urlopen(f"{self.base_url}/items?limit=1", timeout=2):
                     return self
+            except urllib.error.HTTPError as error:
+                if error.code == 403:  # it answers: with --auth, unsigned reads are refused
+                    return self
+                time.sleep(0.1)
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.1)
         self.stop()

@@ -119,14 +119,22 @@ def _ensure_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
             "Enabled": True, "AttributeName": ttl["AttributeName"]})
     pitr = props.get("PointInTimeRecoverySpecification") or {}
     if pitr.get("PointInTimeRecoveryEnabled"):
-        dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
-            "PointInTimeRecoveryEnabled": True})
+        try:
+            dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+                "PointInTimeRecoveryEnabled": True})
+        except ClientError as error:
+            # DynamoDB Local has no backups API; nothing local needs it. Anything else is real.
+            if error.response["Error"]["Code"] != "UnknownOperationException":
+                raise
+            LOG.info("point-in-time recovery skipped: this DynamoDB has no backups API")
     LOG.info("created table %s", name)
 
 
 def ensure_resources(endpoint_url: str | None, infra: InfraTemplate | None = None,
                      queue_name: str = DEFAULT_QUEUE, dlq_name: str = DEFAULT_DLQ,
-                     table_name: str = DEFAULT_TABLE) -> Resources:
+                     table_name: str = DEFAULT_TABLE,
+                     dynamodb_endpoint_url: str | None = None) -> Resources:
+    """The queues at `endpoint_url`, the table there too or at `dynamodb_endpoint_url`."""
     infra = infra or InfraTemplate()
     sqs = client("sqs", endpoint_url)
     refs: dict[str, Any] = {**infra.parameter_defaults(), "AWS::Region": region(),
@@ -139,7 +147,8 @@ def ensure_resources(endpoint_url: str | None, infra: InfraTemplate | None = Non
     attributes = queue_attributes(infra.properties("Queue"), refs)
     queue_url, queue_arn = _ensure_queue(sqs, queue_name, attributes)
     table_props = resolve(infra.properties("Table"), refs)
-    _ensure_table(client("dynamodb", endpoint_url), table_name, table_props)
+    _ensure_table(client("dynamodb", dynamodb_endpoint_url or endpoint_url), table_name,
+                  table_props)
     current = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     redrive = json.loads(current.get("RedrivePolicy", "{}"))
     return Resources(

@@ -1,5 +1,7 @@
-"""Shared fixtures. The emulator is moto in server mode, a real process on loopback, reached over
-HTTP by boto3 with an endpoint URL, as the Lambda's clients reach DynamoDB and SQS."""
+"""Shared fixtures. The emulators are real processes on loopback, reached over HTTP by boto3 with
+an endpoint URL, as the Lambda's clients reach DynamoDB and SQS: moto in server mode for SQS (and
+DynamoDB), and Amazon's DynamoDB Local for the table in the tests marked `both_stores`, which run
+once per store: `[moto]` and `[dynamodb-local]`."""
 
 from __future__ import annotations
 
@@ -11,15 +13,48 @@ import boto3
 import pytest
 
 from chalicelib import ItemStore, Settings
+from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO, STORES, DynamoDBLocal
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer, free_port
 from devstack.resources import Resources, ensure_resources
+from tests.stores import skip_unless_dynamodb_local_runs
 
 REGION = "us-west-2"
+
+# Tests that fail on DynamoDB Local because the code under test (chalicelib) differs from what
+# DynamoDB does: test name -> what DynamoDB Local answers. Strict: fixed code makes them fail.
+DYNAMODB_LOCAL_DIFFERENCES: dict[str, str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_stores: run once on moto and once on DynamoDB Local (skipped, with the "
+                   "reason, where DynamoDB Local cannot run)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "dynamodb_endpoint" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("both_stores") is None:
+        return
+    difference = DYNAMODB_LOCAL_DIFFERENCES.get(metafunc.definition.originalname)
+    marks = [pytest.mark.xfail(strict=True, reason=difference)] if difference else []
+    metafunc.parametrize("dynamodb_endpoint",
+                         [pytest.param(MOTO), pytest.param(DYNAMODB_LOCAL, marks=marks)],
+                         indirect=True, ids=list(STORES))
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     with MotoServer(port=free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """Amazon's DynamoDB Local on a free port (it listens on every interface; tests use
+    127.0.0.1 only). Skips, saying why, without Java 17+ or the npm package."""
+    skip_unless_dynamodb_local_runs()
+    with DynamoDBLocal(port=free_port()) as server:
         yield server
 
 
@@ -30,23 +65,34 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
 
 
 @pytest.fixture
 def endpoint_url(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """moto: SQS always, and DynamoDB unless the test runs on DynamoDB Local."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint_url)
     return moto_server.endpoint_url
 
 
 @pytest.fixture
-def backend() -> str:
-    """The DynamoDB engine behind the `dynamodb` and `store` fixtures."""
-    return "moto"
+def dynamodb_endpoint(request: pytest.FixtureRequest, endpoint_url: str) -> str:
+    """Where the table lives: moto, or DynamoDB Local for a `both_stores` test's second run."""
+    if getattr(request, "param", MOTO) == DYNAMODB_LOCAL:
+        server: DynamoDBLocal = request.getfixturevalue("dynamodb_local")
+        return server.endpoint_url
+    return endpoint_url
 
 
 @pytest.fixture
-def dynamodb(endpoint_url: str) -> Any:
-    return boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=REGION)
+def dynamodb(dynamodb_endpoint: str) -> Any:
+    return boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name=REGION)
+
+
+@pytest.fixture
+def backend(dynamodb_endpoint: str, endpoint_url: str) -> str:
+    """The DynamoDB engine behind the `dynamodb` and `store` fixtures."""
+    return MOTO if dynamodb_endpoint == endpoint_url else DYNAMODB_LOCAL
 
 
 @pytest.fixture
@@ -55,11 +101,11 @@ def sqs(endpoint_url: str) -> Any:
 
 
 @pytest.fixture
-def resources(endpoint_url: str) -> Resources:
+def resources(endpoint_url: str, dynamodb_endpoint: str) -> Resources:
     """A fresh queue, DLQ and table per test, made from infra/extension.yaml's settings."""
     name = f"test-{uuid.uuid4().hex[:12]}"
     return ensure_resources(endpoint_url, queue_name=f"{name}-queue", dlq_name=f"{name}-dlq",
-                            table_name=f"{name}-table")
+                            table_name=f"{name}-table", dynamodb_endpoint_url=dynamodb_endpoint)
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
 """The pipeline as a real process (`python -m devstack`), on free ports, for end-to-end tests.
 
-A fault proxy runs in the test process in front of the pipeline's emulator; the pipeline's
-DynamoDB clients go through it (AWS_ENDPOINT_URL_DYNAMODB), so tests can make the consumer's
-writes fail the way DynamoDB fails, without touching the code under test.
+A fault proxy runs in the test process in front of the emulator that holds the table (moto, or
+DynamoDB Local with `--store dynamodb-local`); the pipeline's DynamoDB clients go through it
+(AWS_ENDPOINT_URL_DYNAMODB), so tests can make the consumer's writes fail the way DynamoDB fails,
+without touching the code under test.
+
+The tests of test_pipeline_e2e.py run on both stores: `pipeline` and `safe_mode_pipeline` are
+parametrized there (`[moto]`, `[dynamodb-local]`), one process per store and mode for the session.
 """
 
 from __future__ import annotations
@@ -20,22 +24,30 @@ import boto3
 import pytest
 import requests
 
+from devstack.auth import SigV4RequestAuth, printed_api_key
+from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO, STORES
 from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.faults import FaultProxy
 from devstack.process import DevstackProcess
+from tests.stores import skip_unless_dynamodb_local_runs
 
 REGION = "us-west-2"
 # Failed messages come back after this many seconds (infra's 180 s would make tests crawl).
 VISIBILITY_TIMEOUT = 3
+# Modules whose `pipeline` / `safe_mode_pipeline` tests run once per store.
+BOTH_STORES_MODULES = ("test_pipeline_e2e",)
 
 
 class PipelineProcess(DevstackProcess):
     """The pipeline process, with its DynamoDB traffic through a fault proxy, and client helpers."""
 
-    def __init__(self, log_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        super().__init__(log_path, "--visibility-timeout", str(VISIBILITY_TIMEOUT), *args)
-        self.emulator_url = self.endpoint_url
-        self.proxy = FaultProxy(self.emulator_url).start()
+    def __init__(self, log_path: Path, *args: str, env: dict[str, str] | None = None,
+                 store: str = MOTO) -> None:
+        super().__init__(log_path, "--visibility-timeout", str(VISIBILITY_TIMEOUT), *args,
+                         store=store)
+        self.emulator_url = self.endpoint_url  # SQS
+        # In front of whatever holds the table: moto, or DynamoDB Local.
+        self.proxy = FaultProxy(self.dynamodb_endpoint_url).start()
         self.env.update({"AWS_ENDPOINT_URL_DYNAMODB": self.proxy.url, **(env or {})})
         self.http = requests.Session()
         try:
@@ -95,22 +107,99 @@ class PipelineProcess(DevstackProcess):
                             aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.module.__name__.rsplit(".", 1)[-1] not in BOTH_STORES_MODULES:
+        return
+    for name in ("pipeline", "safe_mode_pipeline"):
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, STORES, indirect=True, ids=list(STORES))
+
+
+def store_of(request: pytest.FixtureRequest) -> str:
+    store: str = getattr(request, "param", MOTO)
+    if store == DYNAMODB_LOCAL:
+        skip_unless_dynamodb_local_runs()
+    return store
+
+
+def start_pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                   name: str, *args: str, env: dict[str, str] | None = None,
+                   store: str = MOTO) -> PipelineProcess:
+    process = PipelineProcess(tmp_path_factory.mktemp(f"{name}-{store}") / "pipeline.log",
+                              *args, env=env, store=store)
+    request.addfinalizer(process.stop)
+    return process
+
+
+# One process per store and mode for the whole session (the dispatching fixtures below are
+# per test, so a parametrized test never restarts a process another test uses).
 @pytest.fixture(scope="session")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineProcess]:
+def moto_pipeline(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> PipelineProcess:
+    return start_pipeline(request, tmp_path_factory, "pipeline")
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_pipeline(request: pytest.FixtureRequest,
+                            tmp_path_factory: pytest.TempPathFactory) -> PipelineProcess:
+    return start_pipeline(request, tmp_path_factory, "pipeline", store=DYNAMODB_LOCAL)
+
+
+def _safe_mode(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+               store: str) -> PipelineProcess:
+    return start_pipeline(request, tmp_path_factory, "safe", "--no-batch-item-failures",
+                          env={"REPORT_BATCH_ITEM_FAILURES": "false"}, store=store)
+
+
+@pytest.fixture(scope="session")
+def moto_safe_mode_pipeline(request: pytest.FixtureRequest,
+                            tmp_path_factory: pytest.TempPathFactory) -> PipelineProcess:
+    return _safe_mode(request, tmp_path_factory, MOTO)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_safe_mode_pipeline(request: pytest.FixtureRequest,
+                                      tmp_path_factory: pytest.TempPathFactory) -> PipelineProcess:
+    return _safe_mode(request, tmp_path_factory, DYNAMODB_LOCAL)
+
+
+@pytest.fixture
+def pipeline(request: pytest.FixtureRequest) -> PipelineProcess:
     """The default pipeline: event source mapping with ReportBatchItemFailures."""
-    process = PipelineProcess(tmp_path_factory.mktemp("pipeline") / "pipeline.log")
-    yield process
-    process.stop()
+    store = store_of(request)
+    name = "dynamodb_local_pipeline" if store == DYNAMODB_LOCAL else "moto_pipeline"
+    process: PipelineProcess = request.getfixturevalue(name)
+    return process
+
+
+@pytest.fixture
+def safe_mode_pipeline(request: pytest.FixtureRequest) -> PipelineProcess:
+    """A mapping without ReportBatchItemFailures, and the handler in its matching safe mode."""
+    store = store_of(request)
+    name = ("dynamodb_local_safe_mode_pipeline" if store == DYNAMODB_LOCAL
+            else "moto_safe_mode_pipeline")
+    process: PipelineProcess = request.getfixturevalue(name)
+    return process
 
 
 @pytest.fixture(scope="session")
-def safe_mode_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineProcess]:
-    """A mapping without ReportBatchItemFailures, and the handler in its matching safe mode."""
-    process = PipelineProcess(tmp_path_factory.mktemp("safe") / "pipeline.log",
-                              "--no-batch-item-failures",
-                              env={"REPORT_BATCH_ITEM_FAILURES": "false"})
+def auth_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthPipeline]:
+    """`make run AUTH=1`: the API key and SigV4-signed reads required, as on the prod1 stage."""
+    process = AuthPipeline(tmp_path_factory.mktemp("auth") / "pipeline.log", "--auth")
     yield process
     process.stop()
+
+
+class AuthPipeline(PipelineProcess):
+    """The pipeline with --auth, knowing the API key it printed; reads signed with the printed
+    dummy credentials (the emulator's, which the tests' environment already holds)."""
+
+    def __init__(self, log_path: Path, *args: str) -> None:
+        super().__init__(log_path, *args)
+        self.wait_for_log("(dummy credentials")
+        self.api_key = printed_api_key(self.log())
+        self.http.headers["x-api-key"] = self.api_key
+        self.http.auth = SigV4RequestAuth(REGION)
 
 
 def unique(prefix: str) -> str:

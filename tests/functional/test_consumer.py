@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from chalicelib import BatchRetryError, OutcomeNotFoundError, Stamp
+from chalicelib.batch import CONDITION_RETRIES
 from chalicelib.commands import record_stamp
 from chalicelib.store import CALL_SECONDS, CONFLICT_RETRIES, MAX_ATTEMPTS, MESSAGE_SECONDS
 from devstack.faults import CONFLICT, Fault, FaultProxy
@@ -25,21 +27,25 @@ from devstack.poller import SqsPoller, lambda_record
 from devstack.redrive import redrive
 from devstack.resources import Resources, queue_depth
 
+pytestmark = pytest.mark.both_stores  # moto and DynamoDB Local (tests/conftest.py)
+
 
 @pytest.fixture
-def faults(endpoint_url: str) -> Iterator[FaultProxy]:
-    """An HTTP proxy in front of the emulator that answers chosen DynamoDB writes with errors."""
-    with FaultProxy(endpoint_url) as proxy:
+def faults(dynamodb_endpoint: str) -> Iterator[FaultProxy]:
+    """An HTTP proxy in front of the table's emulator that answers chosen writes with errors."""
+    with FaultProxy(dynamodb_endpoint) as proxy:
         yield proxy
 
 
 @pytest.fixture
-def load_app(resources: Resources, monkeypatch: pytest.MonkeyPatch,
-             faults: FaultProxy) -> Callable[[bool], tuple[ModuleType, FaultProxy]]:
+def load_app(resources: Resources, monkeypatch: pytest.MonkeyPatch, faults: FaultProxy,
+             backend: str) -> Callable[[bool], tuple[ModuleType, FaultProxy]]:
     def load(report_batch_item_failures: bool) -> tuple[ModuleType, FaultProxy]:
         monkeypatch.setenv("TABLE_NAME", resources.table_name)
         monkeypatch.setenv("QUEUE_NAME", resources.queue_name)
         monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", str(report_batch_item_failures).lower())
+        if backend == "moto":  # moto loses writes under concurrent transactions (aws-facts)
+            monkeypatch.setenv("BATCH_CONCURRENCY", "1")
         # The consumer's DynamoDB traffic goes through the proxy (botocore honours this).
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", faults.url)
         # app.py reads its settings at import, as in Lambda: import it afresh for this env.
@@ -187,14 +193,10 @@ def test_chalice_test_client_invokes_the_handler(
             record["messageId"] = f"message-{number}"
         result = client.lambda_.invoke("handle_messages", event)
         # Chalice's test context gives every invocation 3 s (not lambda_timeout), less than a
-        # message may need (MESSAGE_SECONDS): after the first, the rest go back to SQS.
-        assert result.payload == {"batchItemFailures": [
-            {"itemIdentifier": "message-1"}, {"itemIdentifier": "message-2"}]}
-        assert outcome(app, "message-0")["status"] == "applied"
-        event["Records"] = event["Records"][1:2]
-        assert client.lambda_.invoke("handle_messages", event).payload == {
-            "batchItemFailures": []}
-    assert outcome(app, "message-1")["status"] == "applied"
+        # message may need (MESSAGE_SECONDS): after an item's first message, the rest of its
+        # messages would go back to SQS. These are three items: each runs its first.
+        assert result.payload == {"batchItemFailures": []}
+    assert [outcome(app, f"message-{n}")["status"] for n in range(3)] == ["applied"] * 3
 
 
 def _receive_records(poller: SqsPoller) -> list[dict[str, Any]]:
@@ -211,10 +213,20 @@ def test_every_log_line_is_json_with_the_request_id(
     send(sqs, resources, "not json", "r-bad")
     send(sqs, resources, '{"operation": "put", "id": "ok", "item": {}}', "r-ok")
     make_poller(app, resources, sqs, honour_batch_item_failures=True).poll_once()
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-             if line.startswith("{")]
+    objects = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{")]
+    lines = [line for line in objects if "_aws" not in line]
     assert {line["requestId"] for line in lines} == {"r-flaky", "r-bad", "r-ok"}
     assert {line["message"] for line in lines} == {"applied", "rejected", "retry"}
+    # One EMF metrics line for the invocation (CloudWatch embedded metric format).
+    [emf] = [line for line in objects if "_aws" in line]
+    declared = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert declared <= set(emf)
+    assert {k: emf[k] for k in ("Applied", "Rejected", "Retried", "Duplicate", "Superseded",
+                                "BatchSize")} == {"Applied": 1, "Rejected": 1, "Retried": 1,
+                                                  "Duplicate": 0, "Superseded": 0,
+                                                  "BatchSize": 3}
+    assert "requestId" not in emf and "id" not in emf  # dimensions stay low-cardinality
 
 
 def test_requests_redriven_from_the_dlq_apply_once_and_keep_their_time(
@@ -291,14 +303,15 @@ def test_a_transaction_conflict_is_retried_in_the_handler_then_by_sqs(
 def test_with_too_little_time_left_the_rest_of_the_batch_goes_back(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any, report: bool) -> None:
-    """Lambda's remaining time: the first message runs, the others are not started without
-    MESSAGE_SECONDS left (plus a delete call in the safe mode); SQS brings them back."""
+    """Lambda's remaining time: an item's first message runs, its others are not started
+    without MESSAGE_SECONDS left (plus a delete call in the safe mode); SQS brings them back."""
     app, poller = _three_puts(load_app, resources, sqs, report)
     poller.function_timeout = MESSAGE_SECONDS - 0.5 + (0 if report else CALL_SECONDS)
     records = _receive_records(poller)
     assert len(records) == 3
     poller.invoke(records)
     handled = [n for n in ("one", "two", "three") if _has_outcome(app, f"r-{n}")]
+    # One item: its messages run one after another, in request order.
     assert handled == ["one"]
     assert depth(poller) == 2  # not deleted: they come back after the visibility timeout
     poller.function_timeout = 60
@@ -339,9 +352,12 @@ def test_a_malformed_stamp_affects_only_its_own_message(
 
 def _three_puts(load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
                 sqs: Any, report: bool) -> tuple[ModuleType, SqsPoller]:
+    """Three puts to one item, in request order one, two, three."""
     app, _ = load_app(report)
-    for name in ("one", "two", "three"):
-        send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
+    now = int(time.time() * 1000)
+    for number, name in enumerate(("one", "two", "three")):
+        send(sqs, resources, '{"operation": "put", "id": "same", "item": {"n": "%s"}}' % name,
+             f"r-{name}", now + number)
     return app, make_poller(app, resources, sqs, honour_batch_item_failures=report)
 
 
@@ -351,3 +367,67 @@ def _has_outcome(app: ModuleType, request_id: str) -> bool:
     except OutcomeNotFoundError:
         return False
     return True
+
+
+def test_an_update_before_its_create_waits_for_it_through_sqs(
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
+        sqs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQS delivers the update first: its visibility is set to a short delay instead of a
+    rejection, and it applies after the create."""
+    monkeypatch.setenv("CONDITION_RETRY_DELAY_SECONDS", "1")
+    app, _ = load_app(True)
+    now = int(time.time() * 1000)
+    send(sqs, resources, '{"operation": "update", "id": "early", "item": {"n": 2}}', "r-u", now)
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
+    poller.visibility_timeout = 30  # only the handler's delay can bring it back in time
+    assert poller.poll_once() == 1
+    with pytest.raises(OutcomeNotFoundError):
+        app.store.get_outcome("r-u")
+    send(sqs, resources, '{"operation": "create", "id": "early", "item": {"n": 1}}', "r-c",
+         now - 5)
+    assert drain(poller) == 2
+    assert outcome(app, "r-u")["status"] == "applied"
+    assert app.store.get_item("early") == {"id": "early", "version": 2, "n": 2}
+
+
+def test_a_condition_that_fails_in_order_too_is_rejected_after_waiting(
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
+        sqs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONDITION_RETRY_DELAY_SECONDS", "0")
+    app, _ = load_app(True)
+    send(sqs, resources, '{"operation": "update", "id": "never", "item": {"n": 2}}', "r-u",
+         int(time.time() * 1000))
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
+    receives = 0
+    for _ in range(10):
+        receives += poller.poll_once()
+        if _has_outcome(app, "r-u"):
+            break
+    assert receives == CONDITION_RETRIES + 1  # below the queue's maxReceiveCount
+    assert outcome(app, "r-u")["reason"] == "item 'never' does not exist"
+    assert depth(poller) == 0 and dlq_depth(sqs, resources) == 0
+
+
+def test_a_batch_runs_each_items_messages_in_request_order(
+        load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
+        sqs: Any) -> None:
+    """Delivered newest first in one batch, an item's create, update and delete still apply in
+    request order (one lane per item), while other items run alongside."""
+    app, _ = load_app(True)
+    now = int(time.time() * 1000)
+    for number, body in reversed(list(enumerate([
+            '{"operation": "create", "id": "lane", "item": {"n": 1}}',
+            '{"operation": "update", "id": "lane", "item": {"n": 2}}',
+            '{"operation": "update", "id": "lane", "item": {"m": 3}}']))):
+        send(sqs, resources, body, f"r-lane-{number}", now + number)
+    for name in ("x", "y", "z"):
+        send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}",
+             now)
+    poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
+    records = _receive_records(poller)
+    assert len(records) == 6
+    poller.invoke(records)
+    assert [outcome(app, f"r-lane-{n}")["status"] for n in range(3)] == ["applied"] * 3
+    assert app.store.get_item("lane") == {"id": "lane", "version": 3, "n": 2, "m": 3}
+    assert all(_has_outcome(app, f"r-{name}") for name in "xyz")
+    assert depth(poller) == 0

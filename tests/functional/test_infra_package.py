@@ -14,6 +14,7 @@ from cfnlint.api import ManualArgs, lint
 
 from scripts import deployment_hash
 from scripts.cfn_yaml import load_template
+from tests import iam_policies
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).parent / "chalice"
@@ -102,7 +103,7 @@ def test_only_our_roles(merged: dict[str, Any]) -> None:
     resources = merged["Resources"]
     assert "DefaultRole" not in resources
     roles = {name for name, body in resources.items() if body["Type"] == "AWS::IAM::Role"}
-    assert roles == {"ApiGatewaySqsRole", "ConsumerRole", "ReadApiRole"}
+    assert roles == {"ApiGatewaySqsRole", "ConsumerRole", "ReadApiRole", "ApiGatewayLogsRole"}
     assert all("Type" in body for body in resources.values())
 
 
@@ -120,3 +121,33 @@ def test_both_apis_and_outputs(merged: dict[str, Any]) -> None:
     assert resources["RestAPI"]["Type"] == "AWS::Serverless::Api"
     assert resources["IngestApi"]["Type"] == "AWS::ApiGateway::RestApi"
     assert {"EndpointURL", "IngestUrl", "QueueUrl", "TableName"} <= set(merged["Outputs"])
+
+
+def test_every_policy_of_the_package_is_least_privilege(merged: dict[str, Any]) -> None:
+    """Chalice's generated policies included: none remain (DefaultRole is gone), and ours
+    carry no wildcard action and no "*" resource AWS would let us narrow."""
+    assert iam_policies.violations(merged) == []
+    granted = iam_policies.granted_actions(merged)
+    assert {"sqs:SendMessage", "dynamodb:PutItem", "xray:PutTraceSegments"} <= granted
+    functions = [b for b in merged["Resources"].values()
+                 if b["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 2 and all("Policies" not in f["Properties"] for f in functions)
+
+
+def test_both_paths_name_the_functions_alike_and_trace_them(merged: dict[str, Any]) -> None:
+    """chalice deploy names functions <app>-<stage>[-<function>]; the merge does the same, so
+    the alarms and the dashboard name the consumer on both paths."""
+    resources = merged["Resources"]
+    handle = resources["HandleMessages"]["Properties"]
+    assert handle["FunctionName"] == {
+        "Fn::Sub": "${ChaliceAppName}-${ChaliceStage}-handle_messages"}
+    assert resources["APIHandler"]["Properties"]["FunctionName"] == {
+        "Fn::Sub": "${ChaliceAppName}-${ChaliceStage}"}
+    assert handle["Tracing"] == resources["APIHandler"]["Properties"]["Tracing"] == "Active"
+    assert handle["Environment"]["Variables"]["METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+    for alarm in ("ConsumerErrorsAlarm", "ConsumerThrottlesAlarm"):
+        [dimension] = resources[alarm]["Properties"]["Dimensions"]
+        assert dimension["Value"] == handle["FunctionName"]
+    read_api = resources["RestAPI"]["Properties"]
+    assert read_api["TracingEnabled"] is True
+    assert "${ReadApiAccessLogGroup}" in read_api["AccessLogSetting"]["DestinationArn"]["Fn::Sub"]

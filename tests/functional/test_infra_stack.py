@@ -225,3 +225,25 @@ def test_written_config_packages_with_the_stack_resources(moto: MotoServer,
     assert "FunctionResponseTypes" not in event
     assert template["Resources"]["APIHandler"]["Properties"]["Role"] == found["ReadApiRoleArn"]
     assert "DefaultRole" not in template["Resources"]
+
+
+def test_dashboard_and_access_log_groups(moto: MotoServer, stack: dict[str, Any]) -> None:
+    """moto creates the dashboard (its body with every ${...} resolved) and the log groups; it
+    skips AWS::CloudWatch::Alarm and AWS::ApiGateway::Account (checked statically and by
+    cfn-lint in tests/unit/test_infra_template.py)."""
+    found = outputs(stack)
+    dashboard = client(moto, "cloudwatch").get_dashboard(DashboardName=found["DashboardName"])
+    body = json.loads(dashboard["DashboardBody"])
+    assert "${" not in dashboard["DashboardBody"]
+    lines = [line for widget in body["widgets"] for line in widget["properties"]["metrics"]]
+    dimensions = {(line[2], line[3]) for line in lines if len(line) > 3 and line[2] != "."}
+    assert ("QueueName", found["QueueName"]) in dimensions
+    assert ("QueueName", found["DeadLetterQueueName"]) in dimensions
+    assert ("FunctionName", found["ConsumerFunctionName"]) in dimensions
+    assert ("Service", found["ConsumerFunctionName"]) in dimensions
+    assert ("ApiName", f"{STACK}-ingest") in dimensions
+    assert found["ConsumerFunctionName"] == "sqs-manager-prod1-handle_messages"
+    assert {widget["properties"]["region"] for widget in body["widgets"]} == {REGION}
+    groups = client(moto, "logs").describe_log_groups()["logGroups"]
+    access = [g for g in groups if g["logGroupName"] == found["IngestAccessLogGroupName"]]
+    assert [g.get("retentionInDays") for g in access] == [365]

@@ -18,6 +18,8 @@ from chalicelib import (
     parse_command,
 )
 
+pytestmark = pytest.mark.both_stores  # moto and DynamoDB Local (tests/conftest.py)
+
 TIME = 1_700_000_000_000
 
 

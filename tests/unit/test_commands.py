@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.commands import Command, Stamp, parse_command, record_stamp
 from chalicelib.errors import InvalidCommandError
-from chalicelib.store import explain_conflict
+from chalicelib.writes import Verdict, stamp_text, verdict
 
 
 def test_parse_keeps_item_exact() -> None:
@@ -48,17 +48,28 @@ def test_conflicts_are_explained() -> None:
     stamp = Stamp(10, "r")
     update = Command("update", "a", {"x": 1})
     item = {"lastRequestTime": 5, "lastRequestId": "q", "version": 3}
-    assert explain_conflict(update, stamp, None) == "item 'a' does not exist"
-    assert explain_conflict(update, stamp, {**item, "lastRequestTime": 10, "lastRequestId": "r"}) \
-        is None
-    assert "superseded" in str(explain_conflict(update, stamp, {**item, "lastRequestTime": 11}))
-    assert "already exists (version 3)" in str(
-        explain_conflict(Command("create", "a", {}), stamp, item))
-    assert "was deleted" in str(explain_conflict(update, stamp, {**item, "deleted": True}))
-    assert "expected version 2, but the current version is 3" in str(
-        explain_conflict(Command("put", "a", {}, 2), stamp, item))
-    assert "expected version 2, but item 'a' does not exist" in str(
-        explain_conflict(Command("put", "a", {}, 2), stamp, None))
+    assert verdict(update, stamp, None) == Verdict("condition", "item 'a' does not exist")
+    assert verdict(Command("put", "a", {}), stamp, {**item, "lastRequestTime": 10,
+                                                    "lastRequestId": "r"}).kind == "mine"
+    assert verdict(update, stamp, {**item, "attrStamps": {"x": stamp_text(stamp)}}).kind == "mine"
+    superseded = verdict(update, stamp, {**item, "lastRequestTime": 11})
+    assert superseded.kind == "superseded" and "superseded" in superseded.reason
+    assert verdict(Command("create", "a", {}), stamp, item) == Verdict(
+        "condition", "item 'a' already exists (version 3)")
+    assert "was deleted" in verdict(update, stamp, {**item, "deleted": True}).reason
+    assert "expected version 2, but the current version is 3" in verdict(
+        Command("put", "a", {}, 2), stamp, item).reason
+    assert "expected version 2, but item 'a' does not exist" in verdict(
+        Command("put", "a", {}, 2), stamp, None).reason
+    # A newer update wrote other attributes: merge against the item rather than reject.
+    assert verdict(update, stamp, {**item, "maxAttrStamp": stamp_text(Stamp(12, "z"))}).kind == (
+        "merge")
+
+
+def test_stamp_text_orders_as_stamps_do() -> None:
+    stamps = [Stamp(5, "b"), Stamp(5, "a"), Stamp(12, "a"), Stamp(1_700_000_000_000, "Z"),
+              Stamp(5, "ab"), Stamp(5, "ü"), Stamp(5, "a-b_c")]
+    assert sorted(stamps, key=stamp_text) == sorted(stamps)
 
 
 def test_validation_errors_are_explained_size_apart() -> None:
@@ -94,16 +105,17 @@ def test_a_number_without_a_decimal_value_is_an_invalid_command() -> None:
         parse_command('{"operation": "put", "id": "e1", "item": {"n": 1e9999999999999999999}}')
 
 
-def test_an_update_sets_at_most_100_attributes() -> None:
-    """DynamoDB refuses update expressions over 4 KB (about 202 attributes here): the schema
-    (and so API Gateway's model) caps an update at 100."""
+def test_an_update_sets_at_most_64_attributes() -> None:
+    """An update writes two expression clauses per attribute (the value and its stamp):
+    DynamoDB refuses expressions over 4 KB, and moto fails from about 78 attributes. The schema
+    (and so API Gateway's model) caps an update at 64."""
     def update(count: int) -> str:
         return json.dumps({"operation": "update", "id": "u",
                            "item": {f"a{i}": i for i in range(count)}})
 
-    assert len(parse_command(update(100)).item) == 100
-    with pytest.raises(InvalidCommandError, match="at most 100 properties"):
-        parse_command(update(101))
+    assert len(parse_command(update(64)).item) == 64
+    with pytest.raises(InvalidCommandError, match="at most 64 properties"):
+        parse_command(update(65))
     # A put has no such cap: its item is one value, not an expression.
     parse_command(json.dumps({"operation": "put", "id": "p",
                               "item": {f"a{i}": i for i in range(500)}}))
@@ -124,3 +136,35 @@ def test_malformed_stamp_attributes_fall_back_to_sqs_own(attributes: dict[str, A
     assert record_stamp({"messageId": "m2", "messageAttributes": None,
                          "attributes": {"SentTimestamp": "oops"}}) == Stamp(0, "m2")
 
+
+
+def test_a_batch_is_split_into_one_lane_per_item_in_request_order() -> None:
+    from chalicelib.batch import _lanes
+
+    def record(message_id: str, body: str, epoch: int) -> dict[str, Any]:
+        return {"messageId": message_id, "body": body, "attributes": {}, "messageAttributes": {
+            "requestId": {"stringValue": message_id, "dataType": "String"},
+            "requestTimeEpoch": {"stringValue": str(epoch), "dataType": "Number"}}}
+
+    records = [record("a2", '{"operation": "delete", "id": "a"}', 2),
+               record("b1", '{"operation": "delete", "id": "b"}', 1),
+               record("bad", "not json", 0),
+               record("a1", '{"operation": "delete", "id": "a"}', 1),
+               record("bad2", '{"operation": "zap", "id": "a"}', 0)]
+    lanes = [[entry[0]["messageId"] for entry in lane] for lane in _lanes(records)]
+    assert lanes == [["a1", "a2"], ["b1"], ["bad"], ["bad2"]]
+
+
+def test_from_a_fifo_queue_lanes_are_message_groups_in_sqs_order() -> None:
+    from chalicelib.batch import _lanes
+
+    def record(message_id: str, group: str, epoch: int) -> dict[str, Any]:
+        return {"messageId": message_id, "body": '{"operation": "delete", "id": "%s"}' % group,
+                "eventSourceARN": "arn:aws:sqs:us-west-2::q.fifo",
+                "attributes": {"MessageGroupId": group}, "messageAttributes": {
+                    "requestTimeEpoch": {"stringValue": str(epoch), "dataType": "Number"}}}
+
+    # SQS's order within a group wins over requestTimeEpoch there.
+    records = [record("a-first", "a", 9), record("b", "b", 1), record("a-second", "a", 2)]
+    lanes = [[entry[0]["messageId"] for entry in lane] for lane in _lanes(records)]
+    assert lanes == [["a-first", "a-second"], ["b"]]

@@ -1,0 +1,110 @@
+"""CloudWatch metrics of the consumer as embedded metric format (EMF) log lines.
+
+Lambda sends stdout to CloudWatch Logs, and CloudWatch extracts the metrics of every line that
+follows the EMF specification (a `_aws` object declaring the namespace, dimension sets and
+metrics, each declared metric's value at the top level). No PutMetricData call, so no IAM
+permission and no latency: one line per batch.
+
+    batch = MetricsBatch.from_environ()
+    batch.record("applied", duplicate=False, superseded=False)   # once per handled message
+    batch.retried(2)                                            # messages handed back to SQS
+    batch.flush(batch_size=10, duration_ms=84.2)                 # prints the line, resets counts
+
+Dimensions stay low-cardinality: one, `Service`, the function's name (AWS_LAMBDA_FUNCTION_NAME,
+which Lambda sets), never an item id or request id. The infra dashboard reads these names
+(tests/unit/test_metrics.py checks that it uses only metrics declared here).
+Spec: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+DEFAULT_NAMESPACE = "sqs-manager"
+LOCAL_SERVICE = "sqs-manager-local"
+DIMENSION = "Service"
+
+# Outcome counts are exclusive: each handled message adds 1 to exactly one of them.
+APPLIED = "Applied"
+REJECTED = "Rejected"  # rejected for any reason but being superseded
+SUPERSEDED = "Superseded"  # an older write that arrived after a newer one (rejected, not applied)
+DUPLICATE = "Duplicate"  # a redelivered request that already has its outcome: no second effect
+RETRIED = "Retried"  # handed back to SQS (transient failure, or out of time)
+BATCH_SIZE = "BatchSize"
+HANDLER_DURATION = "HandlerDuration"
+OUTCOMES = (APPLIED, REJECTED, SUPERSEDED, DUPLICATE)
+METRIC_UNITS: dict[str, str] = {
+    **{name: "Count" for name in (*OUTCOMES, RETRIED, BATCH_SIZE)},
+    HANDLER_DURATION: "Milliseconds",
+}
+
+
+class MetricsBatch:
+    """Counts for one invocation of the consumer, printed as one EMF line by `flush`."""
+
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE, service: str = LOCAL_SERVICE,
+                 stream: TextIO | None = None) -> None:
+        self.namespace = namespace
+        self.service = service
+        self._stream = stream
+        self.counts: dict[str, int] = dict.fromkeys((*OUTCOMES, RETRIED), 0)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> MetricsBatch:
+        return cls(namespace=environ.get("METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
+                   service=(environ.get("METRICS_SERVICE")
+                            or environ.get("AWS_LAMBDA_FUNCTION_NAME") or LOCAL_SERVICE))
+
+    def record(self, outcome_status: str, duplicate: bool = False,
+               superseded: bool = False) -> None:
+        """One handled message: its outcome's status ("applied" or "rejected"), whether it was
+        a redelivery that found its outcome already recorded, whether it was superseded."""
+        if duplicate:
+            self.counts[DUPLICATE] += 1
+        elif superseded:
+            self.counts[SUPERSEDED] += 1
+        elif outcome_status == "applied":
+            self.counts[APPLIED] += 1
+        elif outcome_status == "rejected":
+            self.counts[REJECTED] += 1
+        else:
+            raise ValueError(f"unknown outcome status {outcome_status!r}")
+
+    def retried(self, count: int = 1) -> None:
+        """Messages handed back to SQS for another delivery."""
+        if count < 0:
+            raise ValueError("count must not be negative")
+        self.counts[RETRIED] += count
+
+    def line(self, batch_size: int, duration_ms: float,
+             timestamp_ms: int | None = None) -> dict[str, Any]:
+        """The EMF object for this batch (what `flush` prints)."""
+        values: dict[str, float] = {**self.counts, BATCH_SIZE: batch_size,
+                                    HANDLER_DURATION: round(duration_ms, 3)}
+        return {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [[DIMENSION]],
+                    "Metrics": [{"Name": name, "Unit": unit}
+                                for name, unit in METRIC_UNITS.items()],
+                }],
+            },
+            DIMENSION: self.service,
+            **values,
+        }
+
+    def flush(self, batch_size: int, duration_ms: float) -> dict[str, Any]:
+        """Print this batch's EMF line to stdout (Lambda's log stream), then start over."""
+        emf = self.line(batch_size, duration_ms)
+        stream = self._stream if self._stream is not None else sys.stdout
+        stream.write(json.dumps(emf, separators=(",", ":")) + "\n")
+        stream.flush()
+        self.counts = dict.fromkeys(self.counts, 0)
+        return emf

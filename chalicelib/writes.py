@@ -1,0 +1,229 @@
+"""How a command becomes one conditional DynamoDB update, so that out-of-order delivery still
+gives the in-order result.
+
+Each item keeps two kinds of stamps (requestTimeEpoch, then requestId):
+- the *base*: `lastRequestTime`/`lastRequestId`, the newest write that replaced the whole item
+  (create, put, delete). A write older than the base is superseded: the base replaced it anyway.
+- per attribute, `attrStamps[name]`: the newest update that set or removed that attribute after
+  the base, and `maxAttrStamp`, the newest of them. An attribute keeps its newest write, so two
+  updates of different attributes apply in any order, and a late put keeps the attributes that
+  newer updates wrote.
+
+The first attempt (`fast`) assumes no newer update touched the item (`maxAttrStamp` older than
+this request), which is the common case: one call. If that condition fails, DynamoDB returns the
+item and `verdict()` says why: a final reason, or a merge against that state (`merge`), pinned to
+its version so that a concurrent write makes it retry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.attributes import (
+    AttributeValue,
+    check_item_size,
+    check_name,
+    check_number,
+    to_attribute,
+    to_map,
+)
+from chalicelib.commands import Command, Stamp
+
+ITEM_PREFIX = "item#"
+NAMES = {
+    "#pk": "pk", "#id": "id", "#item": "item", "#version": "version", "#deleted": "deleted",
+    "#ts": "lastRequestTime", "#rid": "lastRequestId", "#updated": "updatedAt",
+    "#expires": "expiresAt", "#as": "attrStamps", "#mas": "maxAttrStamp",
+}
+# The write must be newer than the item's base; an equal stamp is this very request.
+NEWER = "(attribute_not_exists(#pk) OR #ts < :ts OR (#ts = :ts AND #rid < :rid))"
+ABSENT = "(attribute_not_exists(#pk) OR attribute_exists(#deleted))"
+PRESENT = "(attribute_exists(#pk) AND attribute_not_exists(#deleted))"
+NO_NEWER_UPDATE = "(attribute_not_exists(#mas) OR #mas < :st)"
+PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
+
+
+def stamp_text(stamp: Stamp) -> str:
+    """A stamp as text whose string order is the stamps' order (DynamoDB compares strings by
+    UTF-8 bytes, which orders like code points, as Python does)."""
+    return f"{stamp.request_time_epoch_ms:016d}#{stamp.request_id}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a write's condition failed. kind: "mine" (this request already wrote it),
+    "superseded" and "condition" (reason says why; a condition may hold once earlier requests
+    arrive), or "merge" (apply against the item as returned)."""
+
+    kind: str
+    reason: str = ""
+
+
+def verdict(command: Command, stamp: Stamp, old: dict[str, Any] | None) -> Verdict:
+    """Why the write's condition failed, given the item as it was (`from_map` form)."""
+    label = f"item {command.id!r}"
+    if old is None:
+        if command.operation == "update":
+            return Verdict("condition", f"{label} does not exist")
+        if command.expected_version:
+            return Verdict("condition", f"expected version {command.expected_version}, but "
+                                        f"{label} does not exist")
+        return Verdict("merge")  # it did not exist a moment ago: try again
+    base = Stamp(int(old.get("lastRequestTime", 0)), str(old.get("lastRequestId", "")))
+    stamps: dict[str, str] = old.get("attrStamps") or {}
+    if base == stamp or (command.operation == "update"
+                         and any(stamps.get(k) == stamp_text(stamp) for k in command.item)):
+        return Verdict("mine")
+    if base > stamp:
+        return Verdict("superseded", (
+            f"superseded: {label} was already replaced by request {base.request_id}, made after "
+            f"this one (requestTimeEpoch {base.request_time_epoch_ms} > "
+            f"{stamp.request_time_epoch_ms}); this older write has no effect"))
+    deleted = bool(old.get("deleted"))
+    current = 0 if deleted else int(old.get("version", 0))
+    if command.operation == "create" and not deleted:
+        return Verdict("condition", f"{label} already exists (version {current})")
+    if command.operation == "update" and deleted:
+        return Verdict("condition", f"{label} does not exist (it was deleted)")
+    if command.expected_version is not None and command.expected_version != current:
+        state = f"the current version is {current}" if current else f"{label} does not exist"
+        return Verdict("condition", f"expected version {command.expected_version}, but {state}")
+    return Verdict("merge")
+
+
+class UpdateBuilder:
+    """The Update action of a write's transaction."""
+
+    def __init__(self, table: str, now_ms: int, tombstone_expires_at: int) -> None:
+        self.table = table
+        self.now_ms = now_ms
+        self.tombstone_expires_at = tombstone_expires_at
+
+    def build(self, command: Command, stamp: Stamp,
+              old: dict[str, AttributeValue] | None = None) -> dict[str, Any]:
+        """The fast path, or with `old` (the item as DynamoDB returned it) the merge path."""
+        st = stamp_text(stamp)
+        values: dict[str, AttributeValue] = {
+            ":ts": {"N": str(stamp.request_time_epoch_ms)}, ":rid": {"S": stamp.request_id},
+            ":id": {"S": command.id}, ":one": {"N": "1"}, ":zero": {"N": "0"},
+            ":now": {"N": str(self.now_ms)}, ":st": {"S": st}, ":empty": {"M": {}},
+        }
+        names = dict(NAMES)
+        base = "#id = :id, #ts = :ts, #rid = :rid, #updated = :now"
+        version = "#version = if_not_exists(#version, :zero) + :one"
+        conditions = [NEWER]
+        if old is not None:  # the merge path holds only against the state it was computed on
+            values[":vold"] = old.get("version", {"N": "0"})
+            conditions.append("#version = :vold" if "version" in old
+                              else "attribute_not_exists(#version)")
+        if command.operation in ("create", "put"):
+            item, kept = self._put_item(command, st, old)
+            values[":item"] = {"M": item}
+            self._check_size(command, item, kept, values)
+            sets = [f"#item = :item, {version}, {base}"]
+            removes = ["#deleted", "#expires"]
+            if kept:
+                values[":as"] = {"M": {k: {"S": v} for k, v in kept.items()}}
+                values[":mas"] = {"S": max(kept.values())}
+                sets.append("#as = :as, #mas = :mas")
+            else:
+                sets.append("#as = :empty")
+                removes.append("#mas")
+            expression = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
+            if old is None:
+                conditions.append(NO_NEWER_UPDATE)
+            if command.operation == "create":
+                conditions.append(ABSENT)
+        elif command.operation == "update":
+            expression = self._update_expression(command, st, old, names, values)
+            conditions.append(PRESENT)
+            if old is None:
+                conditions += ["attribute_exists(#as)", NO_NEWER_UPDATE]
+        else:  # delete: a tombstone, so that older writes delivered later stay superseded
+            values[":true"] = {"BOOL": True}
+            values[":expires"] = {"N": str(self.tombstone_expires_at)}
+            # Newer updates go too: in order, they would have found the item deleted.
+            expression = (f"SET #deleted = :true, {version}, #expires = :expires, {base} "
+                          f"REMOVE #item, #as, #mas")
+        if command.expected_version is not None:
+            if command.expected_version == 0:
+                conditions.append(ABSENT)
+            else:
+                values[":ev"] = {"N": check_number(command.expected_version, "expectedVersion")}
+                conditions.append("(#version = :ev AND attribute_not_exists(#deleted))")
+        condition = " AND ".join(conditions)
+        # DynamoDB refuses placeholders that the expressions do not use.
+        used = set(PLACEHOLDER.findall(expression + " " + condition))
+        return {
+            "TableName": self.table,
+            "Key": {"pk": {"S": ITEM_PREFIX + command.id}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
+            "ExpressionAttributeValues": {k: v for k, v in values.items() if k in used},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    @staticmethod
+    def _put_item(command: Command, st: str, old: dict[str, AttributeValue] | None
+                  ) -> tuple[dict[str, AttributeValue], dict[str, str]]:
+        """The put's item, keeping what updates newer than it wrote (and their stamps)."""
+        item = to_map(command.item)
+        if old is None:
+            return item, {}
+        stamps = {k: v["S"] for k, v in (old.get("attrStamps") or {}).get("M", {}).items()}
+        kept = {k: v for k, v in stamps.items() if v > st}
+        current = (old.get("item") or {}).get("M", {})
+        for name in kept:
+            if name in current:
+                item[name] = current[name]
+            else:  # a newer update removed it
+                item.pop(name, None)
+        return item, kept
+
+    @staticmethod
+    def _update_expression(command: Command, st: str, old: dict[str, AttributeValue] | None,
+                           names: dict[str, str], values: dict[str, AttributeValue]) -> str:
+        stamps_attribute = (old or {}).get("attrStamps")
+        stamps = {k: v["S"] for k, v in (stamps_attribute or {}).get("M", {}).items()}
+        sets, removes, written = [], [], []
+        for index, (name, value) in enumerate(command.item.items()):
+            check_name(name, "item")
+            attribute = to_attribute(value, f"item.{name}") if value is not None else None
+            if stamps.get(name, "") >= st:
+                continue  # a newer update wrote this attribute: it keeps that write
+            names[f"#a{index}"] = name
+            written.append(index)
+            if attribute is None:
+                removes.append(f"#item.#a{index}")
+            else:
+                values[f":a{index}"] = attribute
+                sets.append(f"#item.#a{index} = :a{index}")
+        sets.append("#version = #version + :one, #updated = :now")
+        if old is not None and stamps_attribute is None:
+            # An item from before attribute stamps: write the whole map.
+            values[":as"] = {"M": {command_name: {"S": st} for command_name in
+                                   (names[f"#a{i}"] for i in written)}}
+            sets.append("#as = :as")
+        else:
+            sets.extend(f"#as.#a{i} = :st" for i in written)
+        current_max = (old or {}).get("maxAttrStamp", {}).get("S", "")
+        if written and current_max < st:
+            sets.append("#mas = :st")
+        expression = "SET " + ", ".join(sets)
+        return expression + (" REMOVE " + ", ".join(removes) if removes else "")
+
+    @staticmethod
+    def _check_size(command: Command, item: dict[str, AttributeValue], kept: dict[str, str],
+                    values: dict[str, AttributeValue]) -> None:
+        # The item as it will be stored, under its real attribute names (version: a guess at
+        # its longest text).
+        check_item_size({"pk": {"S": ITEM_PREFIX + command.id}, "item": {"M": item},
+                         "version": {"N": "9" * 12},
+                         **{NAMES[f"#{k}"]: values[f":{k}"] for k in ("id", "ts", "rid")},
+                         NAMES["#updated"]: values[":now"],
+                         NAMES["#as"]: {"M": {k: {"S": v} for k, v in kept.items()}},
+                         NAMES["#mas"]: {"S": max(kept.values(), default="")}},
+                        f"item {command.id!r}")

@@ -1,0 +1,242 @@
+"""Local auth as API Gateway does it for the prod1 stage (`python -m devstack --auth`).
+
+On AWS, `POST /SQSManager` needs the stack's API key and the read API needs SigV4-signed requests
+(IAM authorization). `LocalAuth` checks both the same way, against a key and dummy credentials it
+prints at start, and names each refusal by API Gateway's gateway response type, with the message
+API Gateway sends:
+
+- no or a wrong `x-api-key`: INVALID_API_KEY, 403 `{"message": "Forbidden"}`;
+- no SigV4 signature: MISSING_AUTHENTICATION_TOKEN, 403 "Missing Authentication Token";
+- a signature by an access key it does not know: 403 "The security token included in the
+  request is invalid.";
+- a signature that does not match: INVALID_SIGNATURE, 403 "The request signature we calculated
+  does not match the signature you provided. ...", followed by the canonical string and the
+  string to sign, as API Gateway does;
+- a request date more than 15 minutes off: 403 "Signature expired: ...".
+
+Sources: AWS "Gateway response types for API Gateway" (the types and their 403 status codes);
+AWS Knowledge Center "Troubleshoot signature mismatch errors with IAM authentication for API
+Gateway" (the three IAM messages); an AWS-recorded execute-api answer quoted in public code
+(`{"message": "The request signature ... Consult the service documentation for details.\\n\\n
+The Canonical String for this request should have been\\n'POST\\n/live/...'\\n\\nThe
+String-to-Sign should have been\\n'AWS4-HMAC-SHA256\\n...'\\n"}`); and the SigV4 spec's
+15-minute window (AWS "Elements of an AWS API request signature").
+"""
+
+from __future__ import annotations
+
+import datetime
+import hmac
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+import boto3
+import requests
+import requests.auth
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.credentials import Credentials
+
+from devstack.emulator import EMULATOR_CREDENTIALS
+
+# SigV4 requests are valid for 15 minutes either side of the server's clock.
+MAX_CLOCK_SKEW = datetime.timedelta(minutes=15)
+SERVICE = "execute-api"
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
+    r"SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*$")
+_SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your "
+    "AWS Secret Access Key and signing method. Consult the service documentation for details.")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why API Gateway refuses a request: a gateway response type and its message."""
+
+    response_type: str
+    message: str
+    status: int = 403
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+INVALID_API_KEY = Refusal("INVALID_API_KEY", "Forbidden")
+# x-amzn-ErrorType as AWS-recorded answers show it for this refusal.
+MISSING_AUTHENTICATION_TOKEN = Refusal(
+    "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token",
+    headers={"x-amzn-ErrorType": "MissingAuthenticationTokenException"})
+# API Gateway has no gateway response type of its own for an unknown access key: DEFAULT_4XX.
+UNKNOWN_ACCESS_KEY = Refusal("DEFAULT_4XX",
+                             "The security token included in the request is invalid.")
+
+
+class _SignedHeadersOnly(SigV4Auth):
+    """botocore's SigV4 over exactly the headers the client says it signed."""
+
+    def __init__(self, credentials: Credentials, region: str, signed: list[str]) -> None:
+        super().__init__(credentials, SERVICE, region)
+        self.signed = signed
+
+    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+        chosen = HTTPHeaders()
+        for name in self.signed:
+            for value in request.headers.get_all(name) or []:
+                chosen[name] = value
+        return chosen
+
+
+@dataclass(frozen=True)
+class LocalAuth:
+    """The API key and the credentials the local gateway accepts (dummy, printed at start)."""
+
+    api_key: str
+    region: str
+    access_key: str = EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+    secret_key: str = EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+
+    @classmethod
+    def generate(cls, region: str, api_key: str | None = None) -> LocalAuth:
+        # API Gateway's generated keys are 40 URL-safe characters; any string of 20+ is allowed.
+        return cls(api_key=api_key or secrets.token_urlsafe(30), region=region)
+
+    def check_api_key(self, headers: Mapping[str, str]) -> Refusal | None:
+        sent = {k.lower(): v for k, v in headers.items()}.get("x-api-key", "")
+        if hmac.compare_digest(sent.encode("utf-8"), self.api_key.encode("utf-8")):
+            return None
+        return INVALID_API_KEY
+
+    def check_signature(self, method: str, raw_path: str, headers: Mapping[str, str],
+                        body: bytes = b"",
+                        now: datetime.datetime | None = None) -> Refusal | None:
+        """None if the request is SigV4-signed with these credentials, as API Gateway checks
+        it: `raw_path` is the path and query exactly as sent (still percent-encoded)."""
+        lower: dict[str, list[str]] = {}
+        for name, value in _items(headers):
+            lower.setdefault(name.lower(), []).append(value)
+        authorization = (lower.get("authorization") or [""])[0].strip()
+        if not authorization:
+            return MISSING_AUTHENTICATION_TOKEN
+        match = _AUTHORIZATION.match(authorization)
+        if match is None:
+            # API Gateway answers a malformed Authorization header with a message naming what
+            # is missing; the shape (403, JSON message) is what matters here.
+            return Refusal("MISSING_AUTHENTICATION_TOKEN",
+                           f"Authorization header requires 'Credential', 'Signature' and "
+                           f"'SignedHeaders' parameters. Authorization={authorization}")
+        scope = match["credential"].split("/")
+        if len(scope) != 5 or scope[4] != "aws4_request":
+            return Refusal("INVALID_SIGNATURE", f"Credential should be scoped to a valid region "
+                                                f"and service: {match['credential']}")
+        access_key, day, region, service = scope[:4]
+        if not hmac.compare_digest(access_key.encode("utf-8"), self.access_key.encode("utf-8")):
+            return UNKNOWN_ACCESS_KEY
+        if region != self.region:
+            return Refusal("INVALID_SIGNATURE",
+                           f"Credential should be scoped to a valid region, not '{region}'.")
+        if service != SERVICE:
+            return Refusal("INVALID_SIGNATURE",
+                           f"Credential should be scoped to correct service: '{SERVICE}'.")
+        stamp = (lower.get("x-amz-date") or [""])[0]
+        refusal = _date_refusal(stamp, now or datetime.datetime.now(datetime.UTC))
+        if refusal is not None:
+            return refusal
+        signed = match["signed"].lower().split(";")
+        missing = [name for name in signed if name not in lower]
+        if day != stamp[:8] or missing or "host" not in signed:
+            return self._mismatch("", "")
+        # The query is compared in canonical form (decoded, then encoded as SigV4 says), as
+        # API Gateway does: clients differ in how they send `=` or `+` in a value.
+        path, _, query = raw_path.partition("?")
+        request = AWSRequest(method=method.upper(), url=f"http://{lower['host'][0]}{path}",
+                             data=body, params=parse_qsl(query, keep_blank_values=True))
+        for name in signed:
+            for value in lower[name]:
+                request.headers.add_header(name, value)
+        request.context["timestamp"] = stamp
+        signer = _SignedHeadersOnly(Credentials(self.access_key, self.secret_key), self.region,
+                                    signed)
+        canonical = signer.canonical_request(request)
+        string_to_sign = signer.string_to_sign(request, canonical)
+        expected = signer.signature(string_to_sign, request)
+        if hmac.compare_digest(expected, match["signature"].lower()):
+            return None
+        return self._mismatch(canonical, string_to_sign)
+
+    @staticmethod
+    def _mismatch(canonical: str, string_to_sign: str) -> Refusal:
+        detail = (f"\n\nThe Canonical String for this request should have been\n'{canonical}'"
+                  f"\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n"
+                  if canonical else "")
+        return Refusal("INVALID_SIGNATURE", _SIGNATURE_MISMATCH + detail)
+
+
+def _date_refusal(stamp: str, now: datetime.datetime) -> Refusal | None:
+    """A missing X-Amz-Date, or one more than 15 minutes from `now`."""
+    try:
+        signed_at = datetime.datetime.strptime(stamp, _AMZ_DATE).replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return Refusal("DEFAULT_4XX", "Authorization header requires existence of either a "
+                                      "'X-Amz-Date' or a 'Date' header.")
+    if signed_at < now - MAX_CLOCK_SKEW:
+        return Refusal("INVALID_SIGNATURE", f"Signature expired: {stamp} is now earlier than "
+                                            f"{(now - MAX_CLOCK_SKEW).strftime(_AMZ_DATE)} "
+                                            f"({now.strftime(_AMZ_DATE)} - 15 min.)")
+    if signed_at > now + MAX_CLOCK_SKEW:
+        return Refusal("INVALID_SIGNATURE", f"Signature not yet current: {stamp} is still later "
+                                            f"than {(now + MAX_CLOCK_SKEW).strftime(_AMZ_DATE)} "
+                                            f"({now.strftime(_AMZ_DATE)} + 15 min.)")
+    return None
+
+
+def _items(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    # http.client's HTTPMessage keeps repeated headers: take them all where it can.
+    get_all = getattr(headers, "get_all", None)
+    if callable(get_all):
+        return [(name, value) for name in dict.fromkeys(headers.keys())
+                for value in (get_all(name) or [])]
+    return list(headers.items())
+
+
+def auth_banner(auth: LocalAuth, base_url: str) -> str:
+    """What `python -m devstack --auth` prints: the key and the dummy credentials to sign with."""
+    return f"""auth (as the prod1 stage on AWS):
+  api key:    {auth.api_key}
+  access key: {auth.access_key}
+  secret key: {auth.secret_key}
+  region:     {auth.region} (service {SERVICE})
+  POST needs  -H 'x-api-key: {auth.api_key}'
+  reads need  SigV4, e.g. curl --aws-sigv4 "aws:amz:{auth.region}:{SERVICE}" \\
+                --user '{auth.access_key}:{auth.secret_key}' {base_url}/items
+  (dummy credentials of the local emulator, never real ones)"""
+
+
+def printed_api_key(output: str) -> str:
+    """The API key from `python -m devstack --auth`'s banner."""
+    match = re.search(r"^\s*api key:\s+(\S+)\s*$", output, re.MULTILINE)
+    if match is None:
+        raise ValueError("no 'api key:' line in the output")
+    return match.group(1)
+
+
+class SigV4RequestAuth(requests.auth.AuthBase):
+    """requests auth that signs every request for execute-api with the default credentials,
+    as `curl --aws-sigv4` or Postman's AWS Signature do (for clients of the local read API)."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        found = boto3.Session().get_credentials()
+        if found is None:
+            raise RuntimeError("no AWS credentials to sign with")
+        body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
+        signing = AWSRequest(method=request.method, url=request.url, data=body or b"",
+                             headers={k: v for k, v in request.headers.items()
+                                      if k.lower() == "content-type"})
+        SigV4Auth(found.get_frozen_credentials(), SERVICE, self.region).add_auth(signing)
+        request.headers.update(dict(signing.headers))
+        return request
