@@ -17,7 +17,7 @@ export AWS_DEFAULT_REGION ?= us-west-2
 STORE ?= moto
 DYNAMODB_PORT ?= 5002
 
-.PHONY: run smoke debug test bench load unit functional e2e lint typecheck venv checkov-venv node clean schema package deploy-infra outputs deploy
+.PHONY: run smoke debug test bench load unit functional e2e lint typecheck venv checkov-venv node clean schema package deploy-infra outputs deploy openapi
 
 venv: $(STAMP)
 
@@ -113,6 +113,10 @@ package: $(STAMP)
 # credentials). SMOKE_ARGS="--read-url URL --api-key KEY" overrides what the stack outputs give.
 smoke: $(STAMP)
 	$(PY) -m scripts.smoke --stack-name $(STACK) --stage $(STAGE) $(SMOKE_ARGS)
+
+# The OpenAPI 3.0 description of both APIs (also served by `make run` at GET /openapi.json).
+openapi: $(STAMP)
+	$(PY) -m scripts.openapi build/openapi.json
 
 # After editing chalicelib/command.schema.json: copy it into the API Gateway model.
 schema: $(STAMP)

@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "handler then runs with REPORT_BATCH_ITEM_FAILURES=false)")
     parser.add_argument("--visibility-timeout", type=int, default=None,
                         help="seconds, per receive (default: the queue's, 180 s from infra)")
+    parser.add_argument("--no-consumer", action="store_true",
+                        help="run no consumer: what the gateway enqueues stays in the queue, "
+                             "to be inspected (tests/e2e/test_bad_requests.py)")
     parser.add_argument("--queue-name", default=DEFAULT_QUEUE)
     parser.add_argument("--dlq-name", default=DEFAULT_DLQ)
     parser.add_argument("--table-name", default=DEFAULT_TABLE)
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         table_name=args.table_name, honour_batch_item_failures=not args.no_batch_item_failures,
         visibility_timeout=args.visibility_timeout, stage=args.stage, store=args.store,
         dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
-        auth=LocalAuth.generate(region(), args.api_key) if args.auth else None)
+        auth=LocalAuth.generate(region(), args.api_key) if args.auth else None,
+        start_poller=not args.no_consumer)
     try:
         pipeline.start()
     except (PortInUseError, DynamoDBLocalUnavailable) as error:

@@ -35,8 +35,12 @@ from devstack.auth import LocalAuth, Refusal
 from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.infra import GatewayResponse, GatewaySpec
 from devstack.vtl import loads_exact, new_context, override_status, render
+from scripts import openapi
 
 LOG = logging.getLogger("devstack.gateway")
+
+# The OpenAPI 3.0 description of what this gateway serves (not a route of the app).
+OPENAPI_PATH = "/openapi.json"
 
 # API Gateway's payload limit; larger requests get the REQUEST_TOO_LARGE gateway response.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -116,7 +120,8 @@ class Ingest:
         self._local = threading.local()  # one requests.Session per gateway thread
 
     def handle(self, headers: Mapping[str, str], body: bytes, path: str,
-               source_ip: str = "127.0.0.1") -> HttpResult:
+               source_ip: str = "127.0.0.1", declared_length: int = 0) -> HttpResult:
+        """`declared_length`: the Content-Length, when the body was too large to be read."""
         lower = {k.lower(): v for k, v in headers.items()}
         chosen = lower.get("x-amzn-requestid", "").strip()
         extended_id = self.extended_ids()
@@ -129,6 +134,8 @@ class Ingest:
             identity={"sourceIp": source_ip, "userAgent": lower.get("user-agent", "")},
         )
         try:
+            if max(len(body), declared_length) > MAX_PAYLOAD_BYTES:
+                return self._gateway_error(context, "REQUEST_TOO_LARGE", "Request Too Long")
             return self._handle(context, lower, headers, body, path)
         except Exception:  # API Gateway answers every request: never drop the connection
             LOG.exception("[%s] gateway failure", client_request_id(extended_id))
@@ -138,8 +145,6 @@ class Ingest:
                 headers: Mapping[str, str], body: bytes, path: str) -> HttpResult:
         request_id = client_request_id(context["extendedRequestId"])
         LOG.info("[%s] received POST %s (%d bytes)", request_id, path, len(body))
-        if len(body) > MAX_PAYLOAD_BYTES:
-            return self._gateway_error(context, "REQUEST_TOO_LARGE", "Request Too Long")
         # API Gateway checks the API key before it looks at the content type or the body.
         refusal = self.auth.check_api_key(lower) if self.auth is not None else None
         if refusal is not None:
@@ -274,10 +279,53 @@ def _sqs_error(document: str) -> str:
     return f"{error.get('Code', '?')}: {error.get('Message', '')}"
 
 
+class FramingError(ValueError):
+    """The request's body cannot be delimited (Content-Length or chunked encoding broken)."""
+
+
+def read_body(headers: Mapping[str, str], stream: BinaryIO,
+              limit: int = MAX_PAYLOAD_BYTES) -> tuple[bytes, int]:
+    """The request body and its length as declared. A body declared over `limit` is not read
+    (the answer is 413 anyway); chunked bodies are read up to `limit` + 1 bytes."""
+    if "chunked" in (headers.get("transfer-encoding") or "").lower():
+        return _read_chunked(stream, limit)
+    declared = (headers.get("content-length") or "0").strip()
+    if not declared.isdigit():
+        raise FramingError(f"Content-Length {declared[:40]!r}")
+    length = int(declared)
+    return (stream.read(length) if 0 < length <= limit else b""), length
+
+
+def _read_chunked(stream: BinaryIO, limit: int) -> tuple[bytes, int]:
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = stream.readline(1026)
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError as error:
+            raise FramingError(f"chunk size line {line[:40]!r}") from error
+        if size < 0:
+            raise FramingError(f"chunk size {size}")
+        if size == 0:
+            while stream.readline(65537).strip():  # trailer fields, up to the blank line
+                pass
+            return b"".join(parts), total
+        if total + size > limit:
+            return b"", total + size  # too large: the rest stays unread
+        chunk = stream.read(size)
+        if len(chunk) != size or stream.read(2) != b"\r\n":
+            raise FramingError("chunk shorter than its size")
+        parts.append(chunk)
+        total += size
+
+
 def handler_class(ingest: Ingest, auth: LocalAuth | None = None) -> type[ChaliceRequestHandler]:
     """Chalice's local request handler, with POST <resource path> taken over by `ingest`; with
     `auth`, every other request (the read API) must be SigV4-signed, as IAM authorization
     requires on AWS (whatever the stage's READ_API_AUTH says)."""
+
+    described: list[bytes] = []  # GET /openapi.json, built on first use
 
     class GatewayRequestHandler(ChaliceRequestHandler):
         # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed
@@ -293,10 +341,17 @@ def handler_class(ingest: Ingest, auth: LocalAuth | None = None) -> type[Chalice
                 self._generic_handle()
                 return
             try:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length > 0 else b""
+                body, declared = read_body(self.headers, self.rfile)
+                # Unread bytes would be taken for the next request: close after answering.
+                if declared != len(body):
+                    self.close_connection = True
                 result = ingest.handle(dict(self.headers), body, self.path,
-                                       self.client_address[0])
+                                       self.client_address[0], declared_length=declared)
+            except FramingError as error:  # the client's HTTP is broken: 400, as a front end
+                LOG.warning("unreadable request: %s", error)
+                self.close_connection = True
+                result = HttpResult(400, b'{"message": "Bad Request"}',
+                                    {"Content-Type": "application/json"})
             except Exception:  # handle() answers its own failures; this is the last resort
                 LOG.exception("ingest failed")
                 self.close_connection = True  # the body may be unread: the stream is lost
@@ -335,14 +390,35 @@ def handler_class(ingest: Ingest, auth: LocalAuth | None = None) -> type[Chalice
             self.end_headers()
             self.wfile.write(body)
 
-        # chalice.local binds do_GET etc. to its own _generic_handle: point them at this one.
-        do_GET = do_PUT = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+        # chalice.local binds do_PUT etc. to its own _generic_handle: point them at this one.
+        do_PUT = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
         def _signature_refusal(self, auth: LocalAuth) -> Refusal | None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
             self.rfile = io.BytesIO(body)  # Chalice's handler reads the body again (restored)
             return auth.check_signature(self.command, self.path, self.headers, body)
+
+        def __getattr__(self, name: str) -> Any:
+            # BaseHTTPRequestHandler answers a method it has no do_X for (TRACE, CONNECT, any
+            # token) with a 501 HTML page; API Gateway answers them as it answers any method a
+            # resource lacks (a JSON 403), and so does Chalice's router.
+            if name.startswith("do_"):
+                return self._generic_handle
+            raise AttributeError(name)
+
+        def do_GET(self) -> None:
+            if urlsplit(self.path).path != OPENAPI_PATH:
+                self._generic_handle()
+                return
+            if not described:  # this app's routes, infra and the schema (scripts/openapi.py)
+                routes = self.local_gateway._app_object.routes
+                described.append(json.dumps(openapi.build(routes), indent=2).encode("utf-8"))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(described[0])))
+            self.end_headers()
+            self.wfile.write(described[0])
 
         def log_message(self, format: str, *args: Any) -> None:
             LOG.debug("%s - %s", self.address_string(), format % args)

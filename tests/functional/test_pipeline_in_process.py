@@ -55,12 +55,13 @@ def test_other_methods_on_the_ingest_path_are_chalice_local_403(pipeline: Pipeli
 
 
 def test_the_gateway_answers_even_a_request_it_cannot_read(pipeline: Pipeline) -> None:
-    # A Content-Length that is no number fails before Ingest.handle: still a JSON answer.
+    # A Content-Length that is no number frames nothing: a JSON 400 (the client's HTTP is
+    # broken) and the connection closed.
     with socket.create_connection((pipeline.host, pipeline.port), timeout=10) as connection:
         connection.sendall(b"POST /SQSManager HTTP/1.1\r\nHost: localhost\r\n"
                            b"Content-Type: application/json\r\nContent-Length: many\r\n\r\n")
         answer = connection.makefile("rb").read()
     head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.0 500") or head.startswith(b"HTTP/1.1 500"), head
+    assert head.startswith(b"HTTP/1.0 400") or head.startswith(b"HTTP/1.1 400"), head
     assert b"Content-Type: application/json" in head
-    assert json.loads(body) == {"message": "Internal server error"}
+    assert json.loads(body) == {"message": "Bad Request"}
