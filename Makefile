@@ -17,7 +17,7 @@ export AWS_DEFAULT_REGION ?= us-west-2
 STORE ?= moto
 DYNAMODB_PORT ?= 5002
 
-.PHONY: run smoke debug test bench unit functional e2e lint typecheck venv checkov-venv node clean schema package deploy-infra outputs deploy openapi
+.PHONY: run smoke debug test bench load unit functional e2e lint typecheck venv checkov-venv node clean schema package deploy-infra outputs deploy openapi
 
 venv: $(STAMP)
 
@@ -87,6 +87,12 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.consumer
 	$(PY) -m bench.ingest
 	$(PY) -m bench.results
+
+# The load tool (BENCHMARKS.md, "Load tool"): against `make run` on 127.0.0.1:8000 by default.
+# make load LOAD_ARGS="--rate 20 --duration 30"; LOAD_ARGS="--self-test" for its own ceiling.
+LOAD_ARGS ?=
+load: $(STAMP)
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 # --- AWS (never run by the tests; see README "Deployment") ---------------------------------
 # Path 1: the extension as its own stack, its outputs into .chalice/config.json, `chalice deploy`.

@@ -1,0 +1,5 @@
+"""A load tool for any stack: `python -m bench.load --help`; see BENCHMARKS.md, "Load tool".
+
+POSTs commands at a rate (open loop) or a concurrency (closed loop), reads each outcome back
+through GET /requests/{id}, and reports POST latency and POST->applied latency apart.
+"""

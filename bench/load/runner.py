@@ -1,0 +1,279 @@
+"""The load loop: POST commands (open or closed loop), then read each outcome back.
+
+Times are seconds since the run's start (time.perf_counter). In rate mode (open loop) request i
+is due at i / rate and its latency counts from then, not from when it was actually sent, so a
+slow server or a busy client cannot hide delays (coordinated omission). In concurrency mode
+(closed loop) each worker sends its next request when the previous one answered.
+
+Outcomes are polled with bounded concurrency and a per-request backoff; POST->applied is the
+time the outcome was first seen, and `resolution` is how long before that it was last seen
+pending (the true moment lies in between).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from tqdm import tqdm
+from yarl import URL
+
+from bench.load.workload import Workload
+
+OUTCOME_STATES = ("applied", "rejected")
+
+
+@dataclass
+class RequestRecord:
+    index: int
+    item_id: str
+    operation: str
+    due: float  # when it should have been sent
+    sent: float | None = None
+    answered: float | None = None
+    http_status: int | None = None  # None: no HTTP answer (see error)
+    error: str | None = None
+    request_id: str | None = None
+    outcome: str | None = None  # applied, rejected, or None (never seen)
+    outcome_seen: float | None = None
+    last_pending: float | None = None  # when the last poll that found it pending was sent
+    polls: int = 0
+
+    @property
+    def post_latency(self) -> float | None:
+        return None if self.answered is None else self.answered - self.due
+
+    @property
+    def applied_lag(self) -> float | None:
+        return None if self.outcome_seen is None else self.outcome_seen - self.due
+
+    @property
+    def resolution(self) -> float | None:
+        if self.outcome_seen is None:
+            return None
+        before = self.last_pending if self.last_pending is not None else self.answered
+        return self.outcome_seen - (before if before is not None else self.due)
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    post_url: str
+    read_url: str  # base of GET /requests/{id}
+    rate: float | None = None  # open loop, requests/s
+    concurrency: int | None = None  # closed loop, workers
+    count: int | None = None
+    duration: float | None = None
+    connections: int = 64
+    timeout: float = 30.0
+    api_key: str | None = None
+    sign: Callable[[str], dict[str, str]] | None = None
+    poll: bool = True
+    poll_concurrency: int = 4
+    poll_first: float = 0.1
+    poll_backoff: float = 1.5
+    poll_max_interval: float = 1.0
+    outcome_timeout: float = 120.0
+    progress: bool = True
+
+
+@dataclass
+class LoadRun:
+    config: LoadConfig
+    records: list[RequestRecord] = field(default_factory=list)
+    send_seconds: float = 0.0  # first due time to last POST answer
+    total_seconds: float = 0.0  # until the last outcome was seen or given up
+    poll_errors: dict[str, int] = field(default_factory=dict)
+
+
+class _Poller:
+    """Reads outcomes: a heap of (due time, record), `workers` GETs in flight at most."""
+
+    def __init__(self, run: LoadRun, session: aiohttp.ClientSession, clock: Callable[[], float],
+                 progress: Any) -> None:
+        self.run = run
+        self.config = run.config
+        self.session = session
+        self.clock = clock
+        self.progress = progress
+        self.heap: list[tuple[float, int, RequestRecord, float]] = []
+        self.sequence = itertools.count()
+        self.posting = True
+        self.in_flight = 0  # GETs under way: their records may come back to the heap
+
+    def add(self, record: RequestRecord, now: float) -> None:
+        self._push(record, now + self.config.poll_first, self.config.poll_first)
+
+    def _push(self, record: RequestRecord, due: float, interval: float) -> None:
+        heapq.heappush(self.heap, (due, next(self.sequence), record, interval))
+
+    def _resolved(self) -> None:
+        if self.progress is not None:
+            self.progress.update(1)
+
+    async def worker(self) -> None:
+        while self.posting or self.heap or self.in_flight:
+            if not self.heap:
+                await asyncio.sleep(0.02)
+                continue
+            due, _, record, interval = self.heap[0]
+            now = self.clock()
+            if due > now:  # wake up again soon: an earlier entry may be pushed meanwhile
+                await asyncio.sleep(min(due - now, 0.02))
+                continue
+            heapq.heappop(self.heap)
+            assert record.answered is not None
+            if now - record.answered > self.config.outcome_timeout:
+                self._resolved()  # given up: no outcome
+                continue
+            self.in_flight += 1
+            try:
+                await self._poll(record, interval)
+            finally:
+                self.in_flight -= 1
+
+    async def _poll(self, record: RequestRecord, interval: float) -> None:
+        assert record.request_id is not None
+        url = f"{self.config.read_url}/requests/{quote(record.request_id, safe='')}"
+        headers = self.config.sign(url) if self.config.sign else {}
+        started = self.clock()
+        record.polls += 1
+        try:
+            async with self.session.get(URL(url, encoded=True), headers=headers) as response:
+                status, text = response.status, await response.text()
+        except (TimeoutError, aiohttp.ClientError) as error:
+            status, text = 0, type(error).__name__
+        seen = self.clock()
+        body = _json_object(text)
+        if status == 200 and body.get("status") in OUTCOME_STATES:
+            record.outcome, record.outcome_seen = str(body["status"]), seen
+            self._resolved()
+            return
+        if status == 404 and body.get("status") == "pending":
+            record.last_pending = started
+        else:
+            key = f"HTTP {status}" if status else text
+            self.run.poll_errors[key] = self.run.poll_errors.get(key, 0) + 1
+        interval = min(interval * self.config.poll_backoff, self.config.poll_max_interval)
+        self._push(record, seen + interval, interval)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
+    if (config.rate is None) == (config.concurrency is None):
+        raise ValueError("give exactly one of rate and concurrency")
+    if config.count is None and config.duration is None:
+        raise ValueError("give a count, a duration, or both")
+    run = LoadRun(config)
+    connector = aiohttp.TCPConnector(limit=config.connections + config.poll_concurrency,
+                                     force_close=False)
+    timeout = aiohttp.ClientTimeout(total=config.timeout)
+    post_headers = {"Content-Type": "application/json"}
+    if config.api_key:
+        post_headers["x-api-key"] = config.api_key
+    started = time.perf_counter()
+
+    def clock() -> float:
+        return time.perf_counter() - started
+
+    sent_bar = tqdm(total=config.count, desc="POST", unit="req", disable=not config.progress)
+    outcome_bar = tqdm(total=None, desc="outcomes", unit="req",
+                       disable=not (config.progress and config.poll))
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        poller = _Poller(run, session, clock, outcome_bar if config.progress else None)
+        post_slots = asyncio.Semaphore(config.connections)
+
+        async def post(record: RequestRecord, body: bytes) -> None:
+            async with post_slots:  # beyond `connections` in flight, requests wait (and it counts)
+                record.sent = clock()
+                try:
+                    async with session.post(config.post_url, data=body,
+                                            headers=post_headers) as response:
+                        record.http_status = response.status
+                        text = await response.text()
+                except (TimeoutError, aiohttp.ClientError) as error:
+                    record.error = type(error).__name__
+                    text = ""
+                record.answered = clock()
+            sent_bar.update(1)
+            if record.http_status == 202:
+                request_id = _json_object(text).get("requestId")
+                if isinstance(request_id, str) and request_id:
+                    record.request_id = request_id
+                    if config.poll:
+                        outcome_bar.total = (outcome_bar.total or 0) + 1
+                        poller.add(record, record.answered)
+
+        def next_record(index: int, due: float) -> tuple[RequestRecord, bytes] | None:
+            if config.count is not None and index >= config.count:
+                return None
+            if config.duration is not None and due >= config.duration:
+                return None
+            command = workload.command(index)
+            record = RequestRecord(index, command.item_id, command.operation, due)
+            run.records.append(record)
+            return record, command.body
+
+        pollers = [asyncio.create_task(poller.worker())
+                   for _ in range(config.poll_concurrency if config.poll else 0)]
+        if config.rate is not None:
+            await _open_loop(config.rate, next_record, post, clock)
+        else:
+            assert config.concurrency is not None
+            await _closed_loop(config.concurrency, next_record, post, clock)
+        run.send_seconds = max((r.answered or 0.0) for r in run.records) if run.records else 0.0
+        poller.posting = False
+        await asyncio.gather(*pollers)
+        run.total_seconds = clock()
+    sent_bar.close()
+    outcome_bar.close()
+    return run
+
+
+PostFunction = Callable[[RequestRecord, bytes], Coroutine[Any, Any, None]]
+NextRecord = Callable[[int, float], tuple[RequestRecord, bytes] | None]
+
+
+async def _open_loop(rate: float, next_record: NextRecord, post: PostFunction,
+                     clock: Callable[[], float]) -> None:
+    tasks: set[asyncio.Task[None]] = set()
+    for index in itertools.count():
+        due = index / rate
+        found = next_record(index, due)
+        if found is None:
+            break
+        delay = due - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(post(*found))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+
+
+async def _closed_loop(concurrency: int, next_record: NextRecord, post: PostFunction,
+                       clock: Callable[[], float]) -> None:
+    counter = itertools.count()
+
+    async def worker() -> None:
+        while True:
+            found = next_record(next(counter), clock())
+            if found is None:
+                return
+            await post(*found)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -1,0 +1,66 @@
+"""bench.load against the real local pipeline, and its self-test against its stub endpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.load.cli import main
+from bench.load.report import PLOTS
+from tests.e2e.conftest import AuthPipeline, PipelineProcess
+
+pytestmark = pytest.mark.e2e
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def outputs(directory: Path) -> dict[str, Any]:
+    for name in PLOTS:
+        assert (directory / name).read_bytes()[:8] == PNG_SIGNATURE, name
+    results: dict[str, Any] = json.loads((directory / "results.json").read_text("utf-8"))
+    return results
+
+
+def test_a_short_open_loop_run_ends_with_every_request_applied(
+        pipeline: PipelineProcess, tmp_path: Path) -> None:
+    assert main(["--url", pipeline.base_url, "--rate", "20", "--count", "50", "--no-progress",
+                 "--outcome-timeout", "120", "--out", str(tmp_path)]) == 0
+    results = outputs(tmp_path)
+    assert results["summary"]["endings"] == {"applied": 50}
+    requests = results["requests"]
+    assert len(requests) == 50 and len({r["request_id"] for r in requests}) == 50
+    for figures in requests:
+        assert figures["http_status"] == 202
+        assert 0 < figures["post_latency"] < figures["applied_lag"]
+        _, item = pipeline.item(figures["item_id"])
+        assert item["n"] == figures["index"]  # the command that was sent is the one applied
+
+
+def test_against_api_key_and_iam_reads_like_prod1(auth_pipeline: AuthPipeline,
+                                                  tmp_path: Path) -> None:
+    """The --auth pipeline checks the API key and verifies SigV4 as API Gateway does."""
+    target = ["--url", auth_pipeline.base_url, "--rate", "20", "--no-progress"]
+    assert main([*target, "--count", "10", "--api-key", auth_pipeline.api_key, "--sigv4",
+                 "--out", str(tmp_path / "signed")]) == 0
+    assert outputs(tmp_path / "signed")["summary"]["endings"] == {"applied": 10}
+
+    assert main([*target, "--count", "3", "--api-key", auth_pipeline.api_key,
+                 "--outcome-timeout", "1", "--out", str(tmp_path / "unsigned")]) == 0
+    summary = outputs(tmp_path / "unsigned")["summary"]
+    assert summary["endings"] == {"no outcome": 3}
+    assert set(summary["poll_errors"]) == {"HTTP 403"}
+
+    assert main([*target, "--count", "3", "--out", str(tmp_path / "no-key")]) == 0
+    assert outputs(tmp_path / "no-key")["summary"]["endings"] == {"HTTP 403": 3}
+
+
+def test_self_test_drives_the_stub_endpoint(tmp_path: Path) -> None:
+    assert main(["--self-test", "--count", "300", "--no-progress", "--out", str(tmp_path)]) == 0
+    ceiling = json.loads((tmp_path / "ceiling.json").read_text("utf-8"))
+    assert ceiling["post-only"]["endings"] == {"accepted (not polled)": 300}
+    assert ceiling["post+poll"]["endings"] == {"applied": 300}
+    assert ceiling["post+poll"]["polls"] >= 300
+    for name in ("post-only", "post+poll"):
+        assert outputs(tmp_path / name)["summary"]["requests"] == 300
