@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "reads need SigV4 (both printed at start)")
     parser.add_argument("--api-key", default=None,
                         help="with --auth: this API key instead of a random one")
+    parser.add_argument("--crash-every", type=int, default=0, metavar="N",
+                        help="test hook: every Nth invocation dies mid-batch, as a Lambda "
+                             "whose process dies (part handled, nothing deleted)")
     return parser.parse_args(argv)
 
 
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         table_name=args.table_name, honour_batch_item_failures=not args.no_batch_item_failures,
         visibility_timeout=args.visibility_timeout, stage=args.stage, store=args.store,
         dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
-        auth=LocalAuth.generate(region(), args.api_key) if args.auth else None)
+        auth=LocalAuth.generate(region(), args.api_key) if args.auth else None,
+        crash_every=args.crash_every)
     try:
         pipeline.start()
     except (PortInUseError, DynamoDBLocalUnavailable) as error:

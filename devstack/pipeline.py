@@ -82,7 +82,8 @@ class Pipeline:
                  honour_batch_item_failures: bool = True, visibility_timeout: int | None = None,
                  stage: str = "local", infra_path: str | Path = DEFAULT_TEMPLATE,
                  start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 5002,
-                 dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None) -> None:
+                 dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None,
+                 crash_every: int = 0) -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
         self.host = host
@@ -100,6 +101,7 @@ class Pipeline:
         # Where the table lives; None: at endpoint_url (moto, or the emulator given).
         self.dynamodb_endpoint_url = dynamodb_endpoint_url
         self.auth = auth  # API key and SigV4 required, as on AWS (devstack/auth.py)
+        self.crash_every = crash_every  # test hook: SqsPoller's mid-batch crashes
         self.emulator: MotoServer | None = None
         self.dynamodb_emulator: DynamoDBLocal | None = None
         self.resources: Resources | None = None
@@ -202,7 +204,8 @@ class Pipeline:
             honour_batch_item_failures=self.honour_batch_item_failures,
             visibility_timeout=self.visibility_timeout, function_name=source.name,
             function_timeout=float(timeout or 60),
-            max_receive_count=self.resources.max_receive_count, outcome_lookup=outcome)
+            max_receive_count=self.resources.max_receive_count, outcome_lookup=outcome,
+            crash_every=self.crash_every)
 
     def stop(self) -> None:
         if self.poller is not None:
