@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fifo", action="store_true",
                         help="FIFO queue and DLQ (infra's QueueType=fifo): one message group per "
                              "item, applied in request order (README \"FIFO mode\")")
+    parser.add_argument("--crash-every", type=int, default=0, metavar="N",
+                        help="test hook: every Nth invocation dies mid-batch, as a Lambda "
+                             "whose process dies (part handled, nothing deleted)")
     return parser.parse_args(argv)
 
 
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
         auth=LocalAuth.generate(region(), args.api_key) if args.auth else None,
         start_poller=not args.no_consumer, queue_type="fifo" if args.fifo else "standard",
-        concurrency=args.concurrency)
+        concurrency=args.concurrency, crash_every=args.crash_every)
     try:
         pipeline.start()
     except (PortInUseError, DynamoDBLocalUnavailable) as error:

@@ -6,13 +6,17 @@ one (TransactionCanceledException, reasons [TransactionConflict, None]), or Dyna
 that the request is invalid (a ValidationException, or a cancellation reason ValidationError
 for the transaction's first action), N times or always;
 everything else is forwarded untouched, after `latency_ms` (0 unless set: a slower network, the
-same for every request) and counted by operation (`calls`, from X-Amz-Target). Point only the
+same for every request) and counted by operation (`calls`, from X-Amz-Target). Or, in the random
+mode, each DynamoDB request fails with probability `rate` (a seeded RNG), with a kind drawn from
+`kinds` (throttling and 500s by default; `500-after` forwards the request first, so the write
+happens and its caller sees a 500 anyway, as when DynamoDB's answer is lost). Point only the
 consumer at it, e.g.
 `AWS_ENDPOINT_URL_DYNAMODB=<proxy url>` (botocore honours service-specific endpoint variables),
 so the code under test runs unchanged and sees the same errors AWS would send.
 
     python -m devstack.faults --target http://127.0.0.1:5000 --marker BOOM --kind throttle --times 3
     python -m devstack.faults --target http://127.0.0.1:5002 --latency-ms 10
+    python -m devstack.faults --target http://127.0.0.1:5002 --fault-rate 0.1 --seed 7
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ import contextlib
 import http.client
 import json
 import logging
+import random
 import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -41,7 +46,11 @@ SERVER_ERROR = "500"
 CONFLICT = "conflict"
 INVALID = "invalid"
 INVALID_ACTION = "invalid-action"
-KINDS = (THROTTLE, SERVER_ERROR, CONFLICT, INVALID, INVALID_ACTION)
+# A 500 after the request reached the store: the write happened, the caller thinks it failed.
+SERVER_ERROR_AFTER = "500-after"
+KINDS = (THROTTLE, SERVER_ERROR, CONFLICT, INVALID, INVALID_ACTION, SERVER_ERROR_AFTER)
+# What the random mode injects by default: what DynamoDB says when "try again later" is right.
+TRANSIENT_KINDS = (THROTTLE, SERVER_ERROR, SERVER_ERROR_AFTER)
 
 _DDB = "com.amazonaws.dynamodb.v20120810#"
 _ANSWERS: dict[str, tuple[int, str, str]] = {
@@ -49,6 +58,8 @@ _ANSWERS: dict[str, tuple[int, str, str]] = {
                "The level of configured provisioned throughput for the table was exceeded. "
                "Consider increasing your provisioning level with the UpdateTable API."),
     SERVER_ERROR: (500, "InternalServerError", "Internal server error (injected)"),
+    SERVER_ERROR_AFTER: (500, "InternalServerError",
+                         "Internal server error (injected after the request was served)"),
     # What concurrent writers of one item get (DynamoDB API reference, TransactWriteItems): one
     # reason per action, in order; the outcome put (second action) did not conflict.
     CONFLICT: (400, "TransactionCanceledException",
@@ -86,6 +97,42 @@ class Fault:
         return self.marker.encode("utf-8") in body
 
 
+@dataclass(eq=False)
+class RandomFaults:
+    """Each request (of `operation`, if given) fails with probability `rate`, with a kind drawn
+    uniformly from `kinds`; seeded, so a run's sequence of draws is repeatable. Counts by kind."""
+
+    rate: float
+    seed: int = 0
+    kinds: tuple[str, ...] = TRANSIENT_KINDS
+    operation: str | None = None
+    seen: int = 0
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate <= 1:
+            raise ValueError(f"rate must be between 0 and 1, not {self.rate}")
+        unknown = set(self.kinds) - set(KINDS)
+        if unknown or not self.kinds:
+            raise ValueError(f"kinds must be some of {', '.join(KINDS)}, not {self.kinds}")
+        self._rng = random.Random(self.seed)
+
+    def draw(self, target: str) -> str | None:
+        """The kind to inject for this request, or None to forward it (the caller locks)."""
+        if self.operation and not target.endswith("." + self.operation):
+            return None
+        self.seen += 1
+        if self._rng.random() >= self.rate:
+            return None
+        kind = self._rng.choice(self.kinds)
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        return kind
+
+    @property
+    def total_injected(self) -> int:
+        return sum(self.injected.values())
+
+
 class FaultProxy:
     """A threaded HTTP proxy on 127.0.0.1; a context manager; faults can change while it runs."""
 
@@ -97,10 +144,12 @@ class FaultProxy:
         self.host = host
         self.port = port or free_port(host)
         self._faults: list[Fault] = []
+        self.random: RandomFaults | None = None  # the random mode, after the marker faults
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.forwarded = 0
+        self.client_gone = 0  # answers the client no longer waited for
 
     @property
     def url(self) -> str:
@@ -136,6 +185,10 @@ class FaultProxy:
                 if fault.matches(body, target):
                     fault.injected += 1
                     return fault
+            if self.random is not None:
+                kind = self.random.draw(target)
+                if kind is not None:
+                    return Fault("", kind, None, injected=self.random.injected[kind])
         return None
 
     def start(self) -> FaultProxy:
@@ -148,12 +201,19 @@ class FaultProxy:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fault = proxy._pick(body, self.headers.get("x-amz-target", ""))
-                if fault is not None:
+                try:
+                    if fault is None:
+                        if proxy.latency_ms > 0:
+                            time.sleep(proxy.latency_ms / 1000)
+                        self._forward(body)
+                        return
+                    if fault.kind == SERVER_ERROR_AFTER:
+                        self._forward(body, answer=False)
                     self._inject(fault)
-                else:
-                    if proxy.latency_ms > 0:
-                        time.sleep(proxy.latency_ms / 1000)
-                    self._forward(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client gave up first (its read timeout): what it sees is a timeout.
+                    proxy.client_gone += 1
+                    self.close_connection = True
 
             def _inject(self, fault: Fault) -> None:
                 status, error_type, message = _ANSWERS[fault.kind]
@@ -161,8 +221,10 @@ class FaultProxy:
                 if fault.kind in _CANCELLATION_REASONS:
                     answer["CancellationReasons"] = _CANCELLATION_REASONS[fault.kind]
                 payload = json.dumps(answer).encode()
-                LOG.warning("injected %s (%d/%s) for marker %r", error_type, fault.injected,
-                            fault.times if fault.times is not None else "always", fault.marker)
+                # Random faults are many: counted (RandomFaults.injected), logged at debug level.
+                LOG.log(logging.WARNING if fault.marker else logging.DEBUG,
+                        "injected %s (%d/%s) for marker %r", error_type, fault.injected,
+                        fault.times if fault.times is not None else "always", fault.marker)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.0")
                 self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
@@ -171,7 +233,7 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def _forward(self, body: bytes) -> None:
+            def _forward(self, body: bytes, answer: bool = True) -> None:
                 connection = http.client.HTTPConnection(proxy.target.hostname or "127.0.0.1",
                                                         proxy.target.port or 80, timeout=60)
                 try:
@@ -181,6 +243,8 @@ class FaultProxy:
                     response = connection.getresponse()
                     payload = response.read()
                     proxy._count(self.headers.get("x-amz-target", ""))
+                    if not answer:
+                        return
                     self.send_response(response.status)
                     for name, value in response.getheaders():
                         if name.lower() not in ("content-length", "transfer-encoding",
@@ -229,18 +293,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--operation", help="only this DynamoDB operation, e.g. PutItem")
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="add this much to every forwarded request")
+    parser.add_argument("--fault-rate", type=float, default=0.0,
+                        help="random mode: fail each request with this probability (0 to 1)")
+    parser.add_argument("--seed", type=int, default=0, help="random mode: the RNG's seed")
+    parser.add_argument("--random-kinds", default=",".join(TRANSIENT_KINDS),
+                        help="random mode: comma-separated kinds to draw from (default: "
+                             "%(default)s)")
     args = parser.parse_args(argv)
-    if args.marker is None and not args.latency_ms:
-        parser.error("give --marker (a fault) or --latency-ms (a slower network), or both")
+    if args.marker is None and not args.fault_rate and not args.latency_ms:
+        parser.error("give --marker (a fault), --fault-rate (random faults) or --latency-ms (a "
+                     "slower network)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     proxy = FaultProxy(args.target, port=args.port, latency_ms=args.latency_ms)
     if args.marker is not None:
         proxy.add(Fault(args.marker, args.kind, args.times, args.operation))
+    if args.fault_rate:
+        try:
+            proxy.random = RandomFaults(args.fault_rate, args.seed,
+                                        tuple(args.random_kinds.split(",")), args.operation)
+        except ValueError as error:
+            parser.error(str(error))
     with proxy:
         print(f"fault proxy on {proxy.url} -> {args.target}; "
               f"export AWS_ENDPOINT_URL_DYNAMODB={proxy.url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
+        if proxy.random is not None:
+            print(f"random faults: {proxy.random.total_injected} of {proxy.random.seen} "
+                  f"requests ({proxy.random.injected})", flush=True)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ class Pipeline:
                  stage: str = "local", infra_path: str | Path = DEFAULT_TEMPLATE,
                  start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 5002,
                  dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None,
-                 queue_type: str = "standard", concurrency: int | None = None) -> None:
+                 queue_type: str = "standard", concurrency: int | None = None,
+                 crash_every: int = 0) -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
         # infra's QueueType: "fifo" makes FIFO queues (names ending in .fifo) and the FIFO
@@ -125,6 +126,7 @@ class Pipeline:
         self.dynamodb_endpoint_url = dynamodb_endpoint_url
         self.auth = auth  # API key and SigV4 required, as on AWS (devstack/auth.py)
         self.requested_concurrency = concurrency  # None: DEFAULT_POLLER_CONCURRENCY off moto
+        self.crash_every = crash_every  # test hook: SqsPoller's mid-batch crashes
         self.emulator: MotoServer | None = None
         self.dynamodb_emulator: DynamoDBLocal | None = None
         self.resources: Resources | None = None
@@ -235,7 +237,7 @@ class Pipeline:
             visibility_timeout=self.visibility_timeout, function_name=source.name,
             function_timeout=float(timeout or 60),
             max_receive_count=self.resources.max_receive_count, outcome_lookup=outcome,
-            name=name)
+            name=name, crash_every=self.crash_every)
 
     def stop(self) -> None:
         for poller in self.pollers:

@@ -6,6 +6,12 @@ What Lambda does for an SQS trigger, as far as the consumer can tell: long polli
   named in `batchItemFailures`;
 - handler raises: nothing is deleted; the messages reappear after the visibility timeout and, past
   the redrive policy's maxReceiveCount, SQS (moto: on the next receive) moves them to the DLQ.
+
+A test hook, `crash_every=N`: every Nth invocation (of a batch of at least two messages) dies
+mid-batch as a Lambda whose process dies does: the handler runs on some of the batch's messages
+(a random part of 1 to n-1: a batch's items run concurrently, so any part can be done first),
+then the invocation ends with nothing deleted and no answer. All n messages come back after the
+visibility timeout; those already handled must have no second effect.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import threading
 import time
 import uuid
@@ -98,7 +105,8 @@ class SqsPoller:
                  honour_batch_item_failures: bool = True,
                  visibility_timeout: int | None = None, function_name: str = "handle_messages",
                  function_timeout: float = 30.0, max_receive_count: int = 0,
-                 outcome_lookup: OutcomeLookup | None = None, name: str = "sqs-poller") -> None:
+                 outcome_lookup: OutcomeLookup | None = None, name: str = "sqs-poller",
+                 crash_every: int = 0) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -116,6 +124,9 @@ class SqsPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.invocations = 0
+        self.crash_every = crash_every
+        self.crashes = 0
+        self._crash_rng = random.Random(crash_every)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> SqsPoller:
@@ -177,14 +188,39 @@ class SqsPoller:
         if not messages:
             return 0
         records = [lambda_record(m, self.queue_arn, self.region) for m in messages]
-        self.invoke(records)
+        if self._crash_due(len(records)):
+            self.crash(records)
+        else:
+            self.invoke(records)
         return len(records)
+
+    def _context(self) -> LocalLambdaContext:
+        account = self.queue_arn.split(":")[4]  # the emulator's (or your) account
+        return LocalLambdaContext(self.function_name, self.function_timeout, self.region,
+                                  account)
+
+    def _crash_due(self, size: int) -> bool:
+        if not self.crash_every or size < 2:
+            return False  # a crash needs a part of the batch done and a part not
+        return (self.invocations + 1) // self.crash_every > self.crashes
+
+    def crash(self, records: list[dict[str, Any]]) -> None:
+        """Die mid-batch: the handler handles part of the batch, then nothing is deleted."""
+        self.invocations += 1
+        self.crashes += 1
+        done = self._crash_rng.sample(records, self._crash_rng.randint(1, len(records) - 1))
+        try:
+            self.handler({"Records": done}, self._context())
+        except Exception as error:
+            LOG.debug("crashing invocation raised: %s", error)
+        LOG.warning("crash #%d (test hook): invocation died after handling %d of %d messages; "
+                    "nothing deleted, all come back after the visibility timeout: %s",
+                    self.crashes, len(done), len(records),
+                    " ".join(request_id_of(r) for r in records))
 
     def invoke(self, records: list[dict[str, Any]]) -> None:
         self.invocations += 1
-        account = self.queue_arn.split(":")[4]  # the emulator's (or your) account
-        context = LocalLambdaContext(self.function_name, self.function_timeout, self.region,
-                                     account)
+        context = self._context()
         try:
             result = self.handler({"Records": records}, context)
         except Exception as error:

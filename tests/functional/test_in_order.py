@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -33,6 +33,7 @@ from chalicelib import (
 )
 from chalicelib.batch import CONDITION_RETRIES
 from chalicelib.commands import Command
+from devstack.in_order import Model
 
 pytestmark = pytest.mark.both_stores
 
@@ -44,37 +45,6 @@ VALUES = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y"]), st.none())
 class Request:
     command: Command
     stamp: Stamp
-
-
-@dataclass
-class Model:
-    """The item as applying requests one by one, in stamp order, leaves it."""
-
-    exists: bool = False
-    item: dict[str, Any] = field(default_factory=dict)
-    version: int = 0
-
-    def apply(self, command: Command) -> bool:
-        ev = command.expected_version
-        if ev is not None and (ev != (self.version if self.exists else 0)
-                               or (ev == 0 and self.exists)):
-            return False
-        if command.operation == "create" and self.exists:
-            return False
-        if command.operation == "update" and not self.exists:
-            return False
-        if command.operation in ("create", "put"):
-            self.exists, self.item = True, dict(command.item)
-        elif command.operation == "update":
-            for name, value in command.item.items():
-                if value is None:
-                    self.item.pop(name, None)
-                else:
-                    self.item[name] = value
-        else:
-            self.exists, self.item = False, {}
-        self.version += 1
-        return True
 
 
 def in_order(requests: list[Request]) -> Model:

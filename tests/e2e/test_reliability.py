@@ -1,0 +1,37 @@
+"""R1 and R2 of the reliability issue, CI-sized: the same runs as `python -m bench.reliability`
+(RELIABILITY.md has the full-size figures), on the pipeline process with DynamoDB Local."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.reliability import run_r1, run_r2
+from tests.stores import skip_unless_dynamodb_local_runs
+
+pytestmark = pytest.mark.e2e
+
+
+def test_r1_every_accepted_request_is_accounted_for_under_faults_and_crashes() -> None:
+    skip_unless_dynamodb_local_runs()
+    # A small backlog: requests reach the consumer well inside the 30 s in-order window.
+    result = run_r1(200, fault_rate=0.1, crashes=2, seed=5, max_backlog=50)
+    assert result.faults.total_injected > 0 and result.crashes >= 1
+    assert not result.sent.errors and result.sent.refused_valid == 0
+    for accounting in (result.first, result.final):
+        assert accounting.accepted == len(result.sent.accepted) > 0
+        assert accounting.lost == 0, accounting.examples
+        assert accounting.accepted == (accounting.applied + accounting.rejected
+                                       + accounting.dlq_only)
+        assert accounting.applied_twice == accounting.version_short == 0, accounting.examples
+        assert accounting.unknown_outcomes == accounting.invalid_not_rejected == 0
+        assert accounting.wrong_items == 0, accounting.examples
+    final = result.final
+    assert final.dlq_only == final.pending_items == 0
+    assert final.plain_items > 0 and final.applied > 0 and final.rejected > 0
+
+
+def test_r2_every_message_twice_leaves_the_table_of_a_single_delivery() -> None:
+    skip_unless_dynamodb_local_runs()
+    result = run_r2(100, seed=5)
+    assert result.outcomes_compared >= result.messages > 0 and result.items_compared > 0
+    assert result.items_differing == [] and result.outcomes_differing == []
