@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 def test_r1_every_accepted_request_is_accounted_for_under_faults_and_crashes() -> None:
     skip_unless_dynamodb_local_runs()
     # A small backlog: requests reach the consumer well inside the 30 s in-order window.
-    result = run_r1(200, fault_rate=0.1, crashes=2, seed=5, max_backlog=50)
+    result = run_r1(150, fault_rate=0.1, crashes=2, seed=5, max_backlog=50)
     assert result.faults.total_injected > 0 and result.crashes >= 1
     assert not result.sent.errors and result.sent.refused_valid == 0
     for accounting in (result.first, result.final):
@@ -32,6 +32,6 @@ def test_r1_every_accepted_request_is_accounted_for_under_faults_and_crashes() -
 
 def test_r2_every_message_twice_leaves_the_table_of_a_single_delivery() -> None:
     skip_unless_dynamodb_local_runs()
-    result = run_r2(100, seed=5)
+    result = run_r2(60, seed=5)
     assert result.outcomes_compared >= result.messages > 0 and result.items_compared > 0
     assert result.items_differing == [] and result.outcomes_differing == []

@@ -119,7 +119,7 @@ def test_a_group_waits_while_its_message_is_in_flight(
 
 
 # Few, short examples: each costs real FIFO sends, receives and a 1 s redelivery.
-FIFO_PROPERTY = settings(PROPERTY, max_examples=15)
+FIFO_PROPERTY = settings(PROPERTY, max_examples=8)
 
 
 @FIFO_PROPERTY

@@ -125,7 +125,7 @@ def outcomes(store: ItemStore, requests: list[Request]) -> dict[str, dict[str, A
     return found
 
 
-PROPERTY = settings(max_examples=40, deadline=None,
+PROPERTY = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 
