@@ -53,6 +53,7 @@ from chalicelib.metrics import MetricsBatch
 from chalicelib.outcomes import Outcome
 from chalicelib.settings import Settings
 from chalicelib.store import CALL_SECONDS, MESSAGE_SECONDS, ItemStore, client_config
+from chalicelib.writes import SUPERSEDED_REASON
 
 logger = get_logger("sqs_manager.batch")
 
@@ -254,7 +255,7 @@ class _SharedMetrics:
     def record(self, outcome: Outcome) -> None:
         with self._lock:
             self.batch.record(outcome.status, duplicate=outcome.duplicate,
-                              superseded=(outcome.reason or "").startswith("superseded"))
+                              superseded=(outcome.reason or "").startswith(SUPERSEDED_REASON))
 
 
 def _lanes(records: list[SqsRecord]) -> list[Lane]:

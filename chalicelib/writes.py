@@ -43,6 +43,8 @@ ABSENT = "(attribute_not_exists(#pk) OR attribute_exists(#deleted))"
 PRESENT = "(attribute_exists(#pk) AND attribute_not_exists(#deleted))"
 NO_NEWER_UPDATE = "(attribute_not_exists(#mas) OR #mas < :st)"
 PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
+# How a superseded write's reason starts: the metrics (batch.py) count outcomes by it.
+SUPERSEDED_REASON = "superseded: "
 
 
 def stamp_text(stamp: Stamp) -> str:
@@ -78,8 +80,8 @@ def verdict(command: Command, stamp: Stamp, old: dict[str, Any] | None) -> Verdi
         return Verdict("mine")
     if base > stamp:
         return Verdict("superseded", (
-            f"superseded: {label} was already replaced by request {base.request_id}, made after "
-            f"this one (requestTimeEpoch {base.request_time_epoch_ms} > "
+            f"{SUPERSEDED_REASON}{label} was already replaced by request {base.request_id}, "
+            f"made after this one (requestTimeEpoch {base.request_time_epoch_ms} > "
             f"{stamp.request_time_epoch_ms}); this older write has no effect"))
     deleted = bool(old.get("deleted"))
     current = 0 if deleted else int(old.get("version", 0))
