@@ -7,7 +7,8 @@ Each item keeps two kinds of stamps (requestTimeEpoch, then requestId):
 - per attribute, `attrStamps[name]`: the newest update that set or removed that attribute after
   the base, and `maxAttrStamp`, the newest of them. An attribute keeps its newest write, so two
   updates of different attributes apply in any order, and a late put keeps the attributes that
-  newer updates wrote.
+  newer updates wrote. A late delete keeps them too, on its tombstone where reads do not look,
+  for a put between the delete and those updates that may arrive after both.
 
 The first attempt (`fast`) assumes no newer update touched the item (`maxAttrStamp` older than
 this request), which is the common case: one call. If that condition fails, DynamoDB returns the
@@ -92,7 +93,9 @@ def verdict(command: Command, stamp: Stamp, old: dict[str, Any] | None) -> Verdi
     if command.operation == "create" and not deleted:
         return Verdict(kind, f"{label} already exists (version {current})")
     if command.operation == "update" and deleted:
-        return Verdict(kind, f"{label} does not exist (it was deleted)")
+        # Updates newer than this one, kept on the tombstone, do not say the item existed at
+        # this request's moment: a put between the delete and this update may still arrive.
+        return Verdict("condition", f"{label} does not exist (it was deleted)")
     if command.expected_version is not None and newer:
         return Verdict("rejected", (
             f"expected version {command.expected_version} can no longer be checked: a newer "
@@ -154,9 +157,19 @@ class UpdateBuilder:
         else:  # delete: a tombstone, so that older writes delivered later stay superseded
             values[":true"] = {"BOOL": True}
             values[":expires"] = {"N": str(self.tombstone_expires_at)}
-            # Newer updates go too: in order, they would have found the item deleted.
-            expression = (f"SET #deleted = :true, {version}, #expires = :expires, {base} "
-                          f"REMOVE #item, #as, #mas")
+            # What newer updates wrote stays on the tombstone, unread: a put between this delete
+            # and them may still arrive, and then it keeps them as if they came in order.
+            ghosts, kept = self._put_item(command, st, old)
+            expression = f"SET #deleted = :true, {version}, #expires = :expires, {base}"
+            if kept:
+                values[":item"] = {"M": ghosts}
+                values[":as"] = {"M": {k: {"S": v} for k, v in kept.items()}}
+                values[":mas"] = {"S": max(kept.values())}
+                expression += ", #item = :item, #as = :as, #mas = :mas"
+            else:
+                expression += " REMOVE #item, #as, #mas"
+            if old is None:
+                conditions.append(NO_NEWER_UPDATE)
         if command.expected_version is not None:
             # The version counts newer updates too: it only says something without them.
             if NO_NEWER_UPDATE not in conditions:
@@ -182,7 +195,8 @@ class UpdateBuilder:
     @staticmethod
     def _put_item(command: Command, st: str, old: dict[str, AttributeValue] | None
                   ) -> tuple[dict[str, AttributeValue], dict[str, str]]:
-        """The put's item, keeping what updates newer than it wrote (and their stamps)."""
+        """The put's item (a delete's: empty), keeping what updates newer than it wrote, and
+        their stamps."""
         item = to_map(command.item)
         if old is None:
             return item, {}

@@ -231,3 +231,34 @@ def test_a_waiting_conditional_write_is_never_satisfied_by_newer_writes(store: I
     assert store.apply(delete, Stamp(3, "d"), may_wait=True).status == "rejected"
     assert "can no longer be checked" in str(store.get_outcome("d")["reason"])
     assert store.get_item(item_id) == {"id": item_id, "version": 3, "b": 3, "c": 2}
+
+
+def test_a_late_delete_keeps_newer_updates_for_a_put_between_them(store: ItemStore) -> None:
+    """Found by the property test on CI. In order: put, delete, put {}, update -> {b: 0, c: x}.
+    The update and the first put arrive before the delete, the second put last: the delete must
+    not throw away the update, which the second put (between them) makes count."""
+    item_id = f"late-delete-{uuid.uuid4().hex}"
+    store.apply(Command("put", item_id, {"b": "y"}), Stamp(1, "p1"))
+    store.apply(Command("update", item_id, {"b": 0, "c": "x", "a": None}), Stamp(4, "u"))
+    assert store.apply(Command("delete", item_id), Stamp(2, "d")).status == "applied"
+    with pytest.raises(ItemNotFoundError):  # what the update wrote stays out of sight
+        store.get_item(item_id)
+    assert store.apply(Command("put", item_id, {}), Stamp(3, "p2")).status == "applied"
+    assert store.get_item(item_id) == {"id": item_id, "version": 4, "b": 0, "c": "x"}
+
+
+def test_an_update_on_a_deleted_item_waits_even_when_a_newer_update_came_first(
+        store: ItemStore) -> None:
+    """In order: put, delete, put, update a, update b. The update of b arrives before the
+    delete, the update of a after it: a put between the delete and a may still come, so the
+    update of a waits instead of being rejected for good."""
+    item_id = f"wait-deleted-{uuid.uuid4().hex}"
+    store.apply(Command("put", item_id, {"k": 1}), Stamp(1, "p1"))
+    store.apply(Command("update", item_id, {"b": 2}), Stamp(5, "ub"))
+    store.apply(Command("delete", item_id), Stamp(2, "d"))
+    update_a = Command("update", item_id, {"a": 1})
+    with pytest.raises(ConditionPendingError, match="it was deleted"):
+        store.apply(update_a, Stamp(4, "ua"), may_wait=True)
+    store.apply(Command("put", item_id, {"k": 3}), Stamp(3, "p2"))
+    assert store.apply(update_a, Stamp(4, "ua"), may_wait=True).status == "applied"
+    assert store.get_item(item_id) == {"id": item_id, "version": 5, "k": 3, "a": 1, "b": 2}
