@@ -63,9 +63,11 @@ typecheck: $(STAMP)
 
 # Unit, functional (emulator over HTTP), end-to-end (pipeline process, chalice local, newman).
 # The store and pipeline tests run on moto and on DynamoDB Local (skipped, with the reason in
-# the summary, where Java 17+ is missing).
+# the summary, where Java 17+ is missing). Two workers (pytest-xdist): most tests wait on
+# servers, not the CPU; the few that time something run afterwards, alone (marker `alone`).
 test: $(STAMP) $(CHECKOV_STAMP) $(NODE_STAMP) lint typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 -m "not alone"
+	$(PY) -m pytest -m alone
 
 # One tier at a time while working.
 unit: $(STAMP)

@@ -29,12 +29,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "both_stores: run once on moto and once on DynamoDB Local (skipped, with the "
                    "reason, where DynamoDB Local cannot run)")
+    config.addinivalue_line(
+        "markers", "alone: times something, so `make test` runs it after the rest, with no "
+                   "other test beside it")
+    config.addinivalue_line(
+        "markers", "queue_behaviour: in a both_stores module, run on moto only: what it proves "
+                   "is SQS's part (DLQ, redrive), which the table's engine does not change")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "dynamodb_endpoint" not in metafunc.fixturenames:
         return
     if metafunc.definition.get_closest_marker("both_stores") is None:
+        return
+    if metafunc.definition.get_closest_marker("queue_behaviour") is not None:
         return
     difference = DYNAMODB_LOCAL_DIFFERENCES.get(metafunc.definition.originalname)
     marks = [pytest.mark.xfail(strict=True, reason=difference)] if difference else []

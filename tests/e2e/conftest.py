@@ -110,6 +110,8 @@ class PipelineProcess(DevstackProcess):
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.module.__name__.rsplit(".", 1)[-1] not in BOTH_STORES_MODULES:
         return
+    if metafunc.definition.get_closest_marker("queue_behaviour") is not None:
+        return  # moto only (tests/conftest.py)
     for name in ("pipeline", "safe_mode_pipeline"):
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, STORES, indirect=True, ids=list(STORES))

@@ -175,6 +175,7 @@ def test_transient_failure_is_retried_then_applied(pipeline: PipelineProcess) ->
     assert stored(pipeline, item_id) == {"n": 1}
 
 
+@pytest.mark.queue_behaviour  # the DLQ is SQS's: once, on moto
 def test_a_message_failing_every_time_ends_in_the_dlq_others_unaffected(
         pipeline: PipelineProcess) -> None:
     poison_id = unique("poison")

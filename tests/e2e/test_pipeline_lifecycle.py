@@ -84,6 +84,7 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> float:
     return time.monotonic() - start
 
 
+@pytest.mark.alone  # a stop time: measured with nothing else running
 def test_sigterm_stops_every_part_within_2_s(tmp_path: Path, store: str) -> None:
     stack = DevstackProcess(tmp_path / "devstack.log", store=store).start()
     assert stack.process is not None

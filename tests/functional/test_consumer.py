@@ -158,6 +158,7 @@ def test_reporting_failures_to_a_mapping_without_the_setting_would_lose_them(
         app.store.get_outcome("r-flaky")  # deleted from the queue, never applied: lost
 
 
+@pytest.mark.queue_behaviour  # the DLQ is SQS's: once, on moto
 @pytest.mark.parametrize("report", [True, False])
 def test_a_message_that_always_fails_ends_in_the_dlq_and_nothing_else_is_affected(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
@@ -229,6 +230,7 @@ def test_every_log_line_is_json_with_the_request_id(
     assert "requestId" not in emf and "id" not in emf  # dimensions stay low-cardinality
 
 
+@pytest.mark.queue_behaviour  # the DLQ is SQS's: once, on moto
 def test_requests_redriven_from_the_dlq_apply_once_and_keep_their_time(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
