@@ -130,7 +130,9 @@ class NaiveStore:
         self.client = client
         self.table = table
 
-    def apply(self, command: Any, stamp: Any) -> Any:
+    def apply(self, command: Any, stamp: Any, deadline: float | None = None,
+              may_wait: bool = False) -> Any:
+        """ItemStore.apply's signature; a naive writer neither waits nor retries."""
         from chalicelib.attributes import to_attribute, to_map
         from chalicelib.outcomes import Outcome
 
@@ -201,9 +203,10 @@ class CountingStore:
         self.statuses = statuses
         self.flagged = flagged
 
-    def apply(self, command: Any, stamp: Any) -> Any:
+    def apply(self, command: Any, stamp: Any, deadline: float | None = None,
+              may_wait: bool = False) -> Any:
         try:
-            outcome = self.inner.apply(command, stamp)
+            outcome = self.inner.apply(command, stamp, deadline, may_wait)
         except Exception:
             self.flagged.add(command.id)
             raise
