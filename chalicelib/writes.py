@@ -132,15 +132,13 @@ class UpdateBuilder:
             conditions.append("#version = :vold" if "version" in old
                               else "attribute_not_exists(#version)")
         if command.operation in ("create", "put"):
-            item, kept = self._put_item(command, st, old)
+            item, kept = self._kept_item(command, st, old)
             values[":item"] = {"M": item}
             self._check_size(command, item, kept, values)
             sets = [f"#item = :item, {version}, {base}"]
             removes = ["#deleted", "#expires"]
             if kept:
-                values[":as"] = {"M": {k: {"S": v} for k, v in kept.items()}}
-                values[":mas"] = {"S": max(kept.values())}
-                sets.append("#as = :as, #mas = :mas")
+                sets.append(self._keep_stamps(kept, values))
             else:
                 sets.append("#as = :empty")
                 removes.append("#mas")
@@ -159,13 +157,11 @@ class UpdateBuilder:
             values[":expires"] = {"N": str(self.tombstone_expires_at)}
             # What newer updates wrote stays on the tombstone, unread: a put between this delete
             # and them may still arrive, and then it keeps them as if they came in order.
-            ghosts, kept = self._put_item(command, st, old)
+            ghosts, kept = self._kept_item(command, st, old)
             expression = f"SET #deleted = :true, {version}, #expires = :expires, {base}"
             if kept:
                 values[":item"] = {"M": ghosts}
-                values[":as"] = {"M": {k: {"S": v} for k, v in kept.items()}}
-                values[":mas"] = {"S": max(kept.values())}
-                expression += ", #item = :item, #as = :as, #mas = :mas"
+                expression += f", #item = :item, {self._keep_stamps(kept, values)}"
             else:
                 expression += " REMOVE #item, #as, #mas"
             if old is None:
@@ -193,7 +189,14 @@ class UpdateBuilder:
         }
 
     @staticmethod
-    def _put_item(command: Command, st: str, old: dict[str, AttributeValue] | None
+    def _keep_stamps(kept: dict[str, str], values: dict[str, AttributeValue]) -> str:
+        """SET the stamps of what newer updates wrote (kept by a late put or delete)."""
+        values[":as"] = {"M": {k: {"S": v} for k, v in kept.items()}}
+        values[":mas"] = {"S": max(kept.values())}
+        return "#as = :as, #mas = :mas"
+
+    @staticmethod
+    def _kept_item(command: Command, st: str, old: dict[str, AttributeValue] | None
                   ) -> tuple[dict[str, AttributeValue], dict[str, str]]:
         """The put's item (a delete's: empty), keeping what updates newer than it wrote, and
         their stamps."""
