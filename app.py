@@ -34,7 +34,7 @@ processor = BatchProcessor(store, settings)
 # Lambda's batching: up to 10 messages, or whatever arrived within 1 s. Lambda refuses a
 # batching window on a FIFO queue (infra/extension.yaml sets the same on the package path).
 BATCH_SIZE = 10
-BATCHING_WINDOW_SECONDS = 0 if settings.queue_name.endswith(".fifo") else 1
+BATCHING_WINDOW_SECONDS = 0 if settings.fifo else 1
 
 
 @app.on_sqs_message(

@@ -51,7 +51,7 @@ from chalicelib.errors import BatchRetryError, ConditionPendingError, InvalidCom
 from chalicelib.logs import current_request_id, get_logger
 from chalicelib.metrics import MetricsBatch
 from chalicelib.outcomes import Outcome
-from chalicelib.settings import Settings
+from chalicelib.settings import FIFO_SUFFIX, Settings
 from chalicelib.store import CALL_SECONDS, MESSAGE_SECONDS, ItemStore, client_config
 from chalicelib.writes import SUPERSEDED_REASON
 
@@ -278,7 +278,7 @@ def _lanes(records: list[SqsRecord]) -> list[Lane]:
 
 
 def _is_fifo(record: SqsRecord) -> bool:
-    return str(record.get("eventSourceARN", "")).endswith(".fifo")
+    return str(record.get("eventSourceARN", "")).endswith(FIFO_SUFFIX)
 
 
 def _parse(record: SqsRecord) -> Parsed:

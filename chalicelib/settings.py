@@ -12,6 +12,8 @@ DAY = 86_400
 LOCAL_TABLE = "sqs-manager-local-table"
 LOCAL_QUEUE = "sqs-manager-local-queue"
 LOCAL_DLQ = "sqs-manager-local-dlq"
+# SQS: a FIFO queue's name (so its ARN) ends in this.
+FIFO_SUFFIX = ".fifo"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class Settings:
     # than this window; the delay doubles from condition_retry_delay_seconds.
     in_order_window_seconds: float = 30.0
     condition_retry_delay_seconds: float = 2.0
+
+    @property
+    def fifo(self) -> bool:
+        return self.queue_name.endswith(FIFO_SUFFIX)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from chalicelib.settings import LOCAL_DLQ, LOCAL_QUEUE, LOCAL_TABLE
+from chalicelib.settings import FIFO_SUFFIX, LOCAL_DLQ, LOCAL_QUEUE, LOCAL_TABLE
 from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.infra import InfraTemplate, resolve
 
@@ -59,7 +59,6 @@ class Resources:
 
 # SQS sets these at creation only (SetQueueAttributes refuses them).
 _CREATE_ONLY = ("FifoQueue",)
-FIFO_SUFFIX = ".fifo"
 
 
 def fifo_name(name: str) -> str:
