@@ -196,6 +196,9 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The status line and headers go in one write, the body in another: with Nagle's
+            # algorithm on, the body waits for the client's delayed ACK (about 40 ms on Linux).
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
