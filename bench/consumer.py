@@ -130,6 +130,9 @@ class NaiveStore:
         self.client = client
         self.table = table
 
+    def apply_together(self, writes: Any) -> dict[int, Any]:
+        return {}  # a naive writer writes one at a time
+
     def apply(self, command: Any, stamp: Any, deadline: float | None = None,
               may_wait: bool = False) -> Any:
         """ItemStore.apply's signature; a naive writer neither waits nor retries."""
@@ -211,6 +214,12 @@ class CountingStore:
             self.flagged.add(command.id)
             raise
         return self._count(outcome)
+
+    def apply_together(self, writes: Any) -> dict[int, Any]:
+        done: dict[int, Any] = self.inner.apply_together(writes)
+        for outcome in done.values():
+            self._count(outcome)
+        return done
 
     def reject(self, stamp: Any, reason: str, operation: str | None = None,
                item_id: str | None = None) -> Any:

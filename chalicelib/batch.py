@@ -11,9 +11,11 @@ A write whose condition fails while an earlier request to its item may still be 
 doubling delay and it is failed like the above, so SQS brings it back after the earlier ones;
 at most CONDITION_RETRIES times, below the queue's maxReceiveCount.
 
-Messages of different items run concurrently (a thread per item, up to
-settings.batch_concurrency: a batch of 10 costs about one DynamoDB round trip, not ten); the
-messages of one item run one after another in request order.
+The first message of every item goes into one DynamoDB transaction (store.apply_together): a
+batch of 10 messages to 10 items costs one DynamoDB call. If that transaction is cancelled (a
+condition failed, a conflict, a throttle), none of it happened and each message runs alone, as
+below. The rest run concurrently per item (a thread per item, up to settings.batch_concurrency),
+the messages of one item one after another in request order.
 
 From a FIFO queue (`.fifo`), lanes are message groups in the order SQS delivered them, and a
 group stops at its first failure: that message and the group's later ones go back to SQS, as
@@ -84,6 +86,9 @@ class BatchProcessor:
         metrics = _SharedMetrics(MetricsBatch.from_environ())
         try:
             lanes = _lanes(records)
+            done = self._apply_together(lanes, deadline, metrics)
+            lanes = [lane[1:] if index in done else lane for index, lane in enumerate(lanes)]
+            lanes = [lane for lane in lanes if lane]
             workers = min(len(lanes), self.settings.batch_concurrency)
             if workers <= 1:
                 for lane in lanes:
@@ -110,6 +115,45 @@ class BatchProcessor:
         # The safe mode still has to delete what succeeded after the last message.
         spare = 0 if self.settings.report_batch_item_failures else CALL_SECONDS
         return time.monotonic() + remaining() / 1000 - spare
+
+    def _apply_together(self, lanes: list[Lane], deadline: float | None,
+                        metrics: _SharedMetrics) -> set[int]:
+        """The first write of every lane, in one transaction when there are several: the
+        indexes of the lanes whose first message is done. Only first messages: the lanes' later
+        ones must come after them, and in FIFO mode a group's too."""
+        if not self.settings.combine_writes or (
+                deadline is not None and deadline - time.monotonic() < CALL_SECONDS
+                + MESSAGE_SECONDS):
+            return set()
+        firsts: list[tuple[int, SqsRecord, Command, Stamp]] = []
+        items: set[str] = set()
+        for index, lane in enumerate(lanes):
+            record, parsed = lane[0]
+            if not isinstance(parsed, Command) or parsed.operation == "read" \
+                    or parsed.id in items:  # FIFO: two groups may start with one item
+                continue
+            try:
+                stamp = record_stamp(record)
+            except Exception:  # malformed: it fails on its own turn
+                continue
+            items.add(parsed.id)
+            firsts.append((index, record, parsed, stamp))
+        if len(firsts) < 2:
+            return set()
+        applied = self.store.apply_together([(command, stamp) for _, _, command, stamp in firsts])
+        for position, outcome in applied.items():
+            self._done(firsts[position][1], outcome, metrics)
+        return {firsts[position][0] for position in applied}
+
+    def _done(self, record: SqsRecord, outcome: Outcome, metrics: _SharedMetrics) -> None:
+        token = current_request_id.set(outcome.request_id)
+        try:
+            logger.info(outcome.status, extra={
+                "operation": outcome.operation, "id": outcome.id, "reason": outcome.reason,
+                "duplicate": outcome.duplicate, "messageId": record["messageId"]})
+            metrics.record(outcome)
+        finally:
+            current_request_id.reset(token)
 
     def _run_lane(self, lane: Lane, deadline: float | None, failures: list[str],
                   metrics: _SharedMetrics) -> None:
@@ -142,10 +186,7 @@ class BatchProcessor:
             stamp = record_stamp(record)
             current_request_id.set(stamp.request_id)
             outcome = self._process_one(parsed, stamp, deadline, self._may_wait(record, stamp))
-            logger.info(outcome.status, extra={
-                "operation": outcome.operation, "id": outcome.id, "reason": outcome.reason,
-                "duplicate": outcome.duplicate, "messageId": record["messageId"]})
-            metrics.record(outcome)
+            self._done(record, outcome, metrics)
             return True
         except ConditionPendingError as pending:
             failures.append(str(record.get("messageId")))

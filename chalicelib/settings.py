@@ -34,6 +34,9 @@ class Settings:
     read_api_auth: str = "iam"
     # Threads in one invocation: a batch's items are written concurrently (batch.py).
     batch_concurrency: int = 10
+    # The first write of each item in a batch go in one DynamoDB transaction (store.py,
+    # apply_together); off, each write is its own transaction.
+    combine_writes: bool = True
     # In-order results: a write whose condition fails (an update before its create, a create
     # before the delete ahead of it) while earlier requests to the item may still be on their
     # way is tried again after a delay, instead of being rejected, while the request is younger
@@ -56,6 +59,7 @@ class Settings:
             debug_routes=_flag(environ.get("DEBUG_ROUTES", "0")),
             read_api_auth=environ.get("READ_API_AUTH", "iam").strip().lower(),
             batch_concurrency=max(1, int(environ.get("BATCH_CONCURRENCY", "10"))),
+            combine_writes=_flag(environ.get("COMBINE_WRITES", "true")),
             in_order_window_seconds=float(environ.get("IN_ORDER_WINDOW_SECONDS", "30")),
             condition_retry_delay_seconds=float(
                 environ.get("CONDITION_RETRY_DELAY_SECONDS", "2")),

@@ -29,6 +29,10 @@ from devstack.resources import Resources, queue_depth
 
 pytestmark = pytest.mark.both_stores  # moto and DynamoDB Local (tests/conftest.py)
 
+# Faults a message meets in one delivery, when it shares its batch with other items: the batch's
+# one transaction (store.apply_together), then the message's own, each tried MAX_ATTEMPTS times.
+DELIVERY = 2 * MAX_ATTEMPTS
+
 
 @pytest.fixture
 def faults(dynamodb_endpoint: str) -> Iterator[FaultProxy]:
@@ -118,13 +122,12 @@ def test_with_report_batch_item_failures_only_failed_messages_come_back(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     app, faults = load_app(True)
-    # A delivery's worth: botocore tries each call MAX_ATTEMPTS times.
-    flaky = faults.add(Fault('"item#flaky"', times=MAX_ATTEMPTS))
+    flaky = faults.add(Fault('"item#flaky"', times=DELIVERY))
     for name in ("one", "flaky", "two"):
         send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
     assert poller.poll_once() == 3
-    assert flaky.injected == MAX_ATTEMPTS
+    assert flaky.injected == DELIVERY
     with pytest.raises(OutcomeNotFoundError):
         app.store.get_outcome("r-flaky")
     assert drain(poller) == 1  # only the failed message was redelivered
@@ -135,7 +138,7 @@ def test_without_the_mapping_setting_the_handler_deletes_successes_and_raises(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     app, faults = load_app(False)  # chalice deploy: Lambda would delete the whole batch
-    faults.add(Fault('"item#flaky"', times=MAX_ATTEMPTS))
+    faults.add(Fault('"item#flaky"', times=DELIVERY))
     for name in ("one", "flaky", "two"):
         send(sqs, resources, '{"operation": "put", "id": "%s", "item": {}}' % name, f"r-{name}")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=False)
@@ -150,7 +153,7 @@ def test_reporting_failures_to_a_mapping_without_the_setting_would_lose_them(
         sqs: Any) -> None:
     """Why the safe mode is the default: this is the hole it closes."""
     app, faults = load_app(True)
-    faults.add(Fault('"item#flaky"', times=MAX_ATTEMPTS))
+    faults.add(Fault('"item#flaky"', times=DELIVERY))
     send(sqs, resources, '{"operation": "put", "id": "flaky", "item": {}}', "r-flaky")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=False)
     assert drain(poller) == 1
@@ -209,7 +212,7 @@ def test_every_log_line_is_json_with_the_request_id(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources, sqs: Any,
         capsys: pytest.CaptureFixture[str]) -> None:
     app, faults = load_app(True)
-    faults.add(Fault('"item#flaky"', times=MAX_ATTEMPTS))
+    faults.add(Fault('"item#flaky"', times=DELIVERY))
     send(sqs, resources, '{"operation": "put", "id": "flaky", "item": {}}', "r-flaky")
     send(sqs, resources, "not json", "r-bad")
     send(sqs, resources, '{"operation": "put", "id": "ok", "item": {}}', "r-ok")
@@ -286,13 +289,14 @@ def test_a_transaction_conflict_is_retried_in_the_handler_then_by_sqs(
     """Concurrent Lambdas writing one item: retried with backoff in the same invocation, and
     only a conflict that outlasts CONFLICT_RETRIES goes back to SQS."""
     app, faults = load_app(True)
+    # The first conflict cancels the batch's one transaction; the message's own are retried.
     conflict = faults.add(Fault('"item#busy"', CONFLICT,
-                                times=None if lasting else CONFLICT_RETRIES))
+                                times=None if lasting else 1 + CONFLICT_RETRIES))
     send(sqs, resources, '{"operation": "put", "id": "busy", "item": {"v": 1}}', "r-busy")
     send(sqs, resources, '{"operation": "put", "id": "calm", "item": {"v": 1}}', "r-calm")
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=True)
     assert poller.poll_once() == 2
-    assert conflict.injected == CONFLICT_RETRIES + (1 if lasting else 0)
+    assert conflict.injected == 1 + CONFLICT_RETRIES + (1 if lasting else 0)
     assert outcome(app, "r-calm")["status"] == "applied"
     assert _has_outcome(app, "r-busy") is not lasting
     assert depth(poller) == (1 if lasting else 0)
