@@ -88,6 +88,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.metrics_cold_start
 	$(PY) -m bench.consumer
 	$(PY) -m bench.ingest
+	$(PY) -m bench.queue_depth
 	$(PY) -m bench.results
 
 # The load tool (BENCHMARKS.md, "Load tool"): against `make run` on 127.0.0.1:8000 by default.

@@ -1,4 +1,4 @@
-"""moto's server with one fix to SQS FIFO order; run as a script (moto and the standard library).
+"""moto's server with SQS fixed in order and speed; run as a script (moto and the standard library).
 
     python devstack/moto_server.py -H 127.0.0.1 -p 5000
 
@@ -12,6 +12,9 @@ localstack#13386). Here a message whose visibility timeout has passed no longer 
 and a receive sees a group only up to its first message in flight, so the earliest visible
 message of the group is delivered first; the group's later messages may come one receive later
 than on SQS, never before it (tests/functional/test_fifo.py).
+
+moto's SQS also slowed down as a backlog grew (a receive of 10 took 2.6 s at a depth of 2,000):
+the patches at the end keep its calls at a few ms at any depth, as SQS's are (bench.queue_depth).
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
 from moto.server import main  # noqa: E402
-from moto.sqs.models import Message, Queue  # noqa: E402
+from moto.sqs.models import Message, Queue, SQSBackend  # noqa: E402
 
 
 def _held_groups(queue: Queue) -> set[str]:
@@ -55,11 +61,35 @@ def _deliverable(queue: Queue) -> list[Message]:
     return found
 
 
+def _visible(message: Message) -> bool:
+    return time.time() * 1000 > message.visible_at
+
+
+def _delayed(message: Message) -> bool:
+    return time.time() * 1000 < message.delayed_until
+
+
+def _within_retention(backend: SQSBackend, queue_name: str, message: Message) -> bool:
+    # Set from the queue's attributes by name (moto's Queue.__init__), so unknown to mypy.
+    queue: Any = backend.get_queue(queue_name)
+    retention = int(queue.message_retention_period)
+    return time.time() < retention + (message.sent_timestamp or 0) / 1000
+
+
 Queue.pending_message_groups = property(_held_groups)  # type: ignore[assignment]
 Queue.messages = property(_deliverable)  # type: ignore[assignment]
 # ApproximateNumberOfMessages counted `messages`: it still counts every visible message.
 Queue.approximate_number_of_messages = property(  # type: ignore[assignment]
     lambda queue: sum(1 for m in list(queue._messages) if m.visible and not m.delayed))
+
+# Speed, so that a backlog does not slow the queue down (SQS does not): moto checked each
+# received message's retention by computing every queue attribute, each a walk of the whole
+# queue, and read the clock through datetime for every message in every walk. A receive of 10
+# at a depth of 500 took 0.5 s, and 2.6 s at 2,000 (BENCHMARKS.md, section 6).
+Message.visible = property(_visible)  # type: ignore[assignment]
+Message.delayed = property(_delayed)  # type: ignore[assignment]
+SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+    _within_retention)  # type: ignore[assignment]
 
 if __name__ == "__main__":
     main()
