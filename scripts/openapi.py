@@ -147,6 +147,10 @@ _OUTCOME = {
         "found": {"type": "boolean"},
         "item": {"type": "object", "nullable": True, "additionalProperties": True},
         "itemTooLarge": {"type": "boolean"},
+        "requestTimeEpoch": {"type": "integer", "description": "when API Gateway received the "
+                             "request (epoch ms): the order requests are applied in"},
+        "handledAt": {"type": "integer", "description": "when the consumer recorded this "
+                      "outcome (epoch ms)"},
     },
 }
 _PENDING = {"type": "object", "required": ["requestId", "status", "message"],

@@ -3,6 +3,7 @@ idempotency, tombstones, pages and outcomes. No mocking of the store."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +47,11 @@ def client(store: ItemStore) -> Client:
 
 
 def test_create_read_update_delete(client: Client, store: ItemStore) -> None:
+    before = int(time.time() * 1000)
     outcome = client.send('{"operation": "create", "id": "a", "item": {"n": 1, "keep": "k"}}')
+    # When: the request's stamp (API Gateway's time), and when the consumer recorded it.
+    assert outcome.pop("requestTimeEpoch") == TIME + 1000
+    assert before <= outcome.pop("handledAt") <= time.time() * 1000
     assert outcome == {"requestId": "req-0001", "status": "applied", "operation": "create",
                        "id": "a"}
     assert store.get_item("a") == {"id": "a", "version": 1, "n": 1, "keep": "k"}
@@ -123,8 +128,10 @@ def test_a_redelivered_request_has_no_second_effect(client: Client, store: ItemS
     client.send('{"operation": "create", "id": "r", "item": {"n": 0}}')
     first = client.send(body, stamp)
     again = client.send(body, stamp)
-    assert first == again == {"requestId": "same-request", "status": "applied",
-                              "operation": "update", "id": "r"}
+    assert first == again
+    assert first == {"requestId": "same-request", "status": "applied", "operation": "update",
+                     "id": "r", "requestTimeEpoch": TIME + 10**6,
+                     "handledAt": first["handledAt"]}
     assert store.get_item("r")["version"] == 2
 
 
