@@ -95,6 +95,9 @@ def parser() -> argparse.ArgumentParser:
                        help="first poll this long after the POST's answer, s (default 0.1)")
     reads.add_argument("--poll-backoff", type=float, default=1.5,
                        help="each later poll of a request waits this factor longer (1.5)")
+    reads.add_argument("--poll-after", action="store_true",
+                       help="read outcomes only once every POST is answered (POST->applied "
+                            "then comes from each outcome's handledAt)")
     reads.add_argument("--poll-max-interval", type=float, default=1.0,
                        help="backoff cap between polls of one request, s (default 1)")
     reads.add_argument("--outcome-timeout", type=float, default=120.0,
@@ -131,7 +134,8 @@ def config_from(args: argparse.Namespace, p: argparse.ArgumentParser) -> LoadCon
         api_key=args.api_key, sign=ReadSigner(args.region).headers if args.sigv4 else None,
         poll=not args.no_poll, poll_concurrency=args.poll_concurrency,
         poll_first=args.poll_first, poll_backoff=args.poll_backoff,
-        poll_max_interval=args.poll_max_interval, outcome_timeout=args.outcome_timeout,
+        poll_max_interval=args.poll_max_interval, poll_after=args.poll_after,
+        outcome_timeout=args.outcome_timeout,
         progress=not args.no_progress)
 
 

@@ -20,7 +20,7 @@ PLOTS = ("latency_histogram.png", "latency_over_time.png", "applied_lag_over_tim
 
 def record_figures(record: RequestRecord) -> dict[str, Any]:
     figures = asdict(record)
-    for name in ("post_latency", "applied_lag", "resolution"):
+    for name in ("post_latency", "applied_lag", "resolution", "received_lag", "handled_lag"):
         figures[name] = getattr(record, name)
     return figures
 

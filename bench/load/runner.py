@@ -7,7 +7,11 @@ slow server or a busy client cannot hide delays (coordinated omission). In concu
 
 Outcomes are polled with bounded concurrency and a per-request backoff; POST->applied is the
 time the outcome was first seen, and `resolution` is how long before that it was last seen
-pending (the true moment lies in between).
+pending (the true moment lies in between). An outcome also says when API Gateway received the
+request (`requestTimeEpoch`) and when the consumer recorded it (`handledAt`): those give
+POST->applied exactly, on the stack's clock (the same as this machine's locally; NTP-synced on
+AWS), however late it was read, so `poll_after` can defer every read until the POSTs are done
+and keep the reads' load off the stack while it is measured.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class RequestRecord:
     outcome_seen: float | None = None
     last_pending: float | None = None  # when the last poll that found it pending was sent
     polls: int = 0
+    received: float | None = None  # the outcome's requestTimeEpoch, in this run's seconds
+    handled: float | None = None  # the outcome's handledAt, in this run's seconds
 
     @property
     def post_latency(self) -> float | None:
@@ -54,6 +60,16 @@ class RequestRecord:
     @property
     def applied_lag(self) -> float | None:
         return None if self.outcome_seen is None else self.outcome_seen - self.due
+
+    @property
+    def handled_lag(self) -> float | None:
+        """POST -> applied by the stack's own record (handledAt), from the due time."""
+        return None if self.handled is None else self.handled - self.due
+
+    @property
+    def received_lag(self) -> float | None:
+        """Due time -> API Gateway's stamp (requestTimeEpoch): the client and the gateway."""
+        return None if self.received is None else self.received - self.due
 
     @property
     def resolution(self) -> float | None:
@@ -80,6 +96,7 @@ class LoadConfig:
     poll_first: float = 0.1
     poll_backoff: float = 1.5
     poll_max_interval: float = 1.0
+    poll_after: bool = False  # read no outcome before every POST is answered
     outcome_timeout: float = 120.0
     progress: bool = True
 
@@ -91,6 +108,7 @@ class LoadRun:
     send_seconds: float = 0.0  # first due time to last POST answer
     total_seconds: float = 0.0  # until the last outcome was seen or given up
     poll_errors: dict[str, int] = field(default_factory=dict)
+    started_epoch: float = 0.0  # time.time() at the run's time 0
 
 
 class _Poller:
@@ -106,6 +124,7 @@ class _Poller:
         self.heap: list[tuple[float, int, RequestRecord, float]] = []
         self.sequence = itertools.count()
         self.posting = True
+        self.polling_since = 0.0  # with poll_after: when the POSTs were done
         self.in_flight = 0  # GETs under way: their records may come back to the heap
 
     def add(self, record: RequestRecord, now: float) -> None:
@@ -120,7 +139,7 @@ class _Poller:
 
     async def worker(self) -> None:
         while self.posting or self.heap or self.in_flight:
-            if not self.heap:
+            if not self.heap or (self.config.poll_after and self.posting):
                 await asyncio.sleep(0.02)
                 continue
             due, _, record, interval = self.heap[0]
@@ -130,7 +149,7 @@ class _Poller:
                 continue
             heapq.heappop(self.heap)
             assert record.answered is not None
-            if now - record.answered > self.config.outcome_timeout:
+            if now - max(record.answered, self.polling_since) > self.config.outcome_timeout:
                 self._resolved()  # given up: no outcome
                 continue
             self.in_flight += 1
@@ -154,6 +173,8 @@ class _Poller:
         body = _json_object(text)
         if status == 200 and body.get("status") in OUTCOME_STATES:
             record.outcome, record.outcome_seen = str(body["status"]), seen
+            record.received = self._run_seconds(body.get("requestTimeEpoch"))
+            record.handled = self._run_seconds(body.get("handledAt"))
             self._resolved()
             return
         if status == 404 and body.get("status") == "pending":
@@ -163,6 +184,12 @@ class _Poller:
             self.run.poll_errors[key] = self.run.poll_errors.get(key, 0) + 1
         interval = min(interval * self.config.poll_backoff, self.config.poll_max_interval)
         self._push(record, seen + interval, interval)
+
+
+    def _run_seconds(self, epoch_ms: Any) -> float | None:
+        if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
+            return None
+        return epoch_ms / 1000 - self.run.started_epoch
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -186,6 +213,7 @@ async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
     if config.api_key:
         post_headers["x-api-key"] = config.api_key
     started = time.perf_counter()
+    run.started_epoch = time.time()
 
     def clock() -> float:
         return time.perf_counter() - started
@@ -236,6 +264,7 @@ async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
             assert config.concurrency is not None
             await _closed_loop(config.concurrency, next_record, post, clock)
         run.send_seconds = max((r.answered or 0.0) for r in run.records) if run.records else 0.0
+        poller.polling_since = clock()
         poller.posting = False
         await asyncio.gather(*pollers)
         run.total_seconds = clock()

@@ -38,6 +38,8 @@ def summarize(run: LoadRun) -> dict[str, Any]:
     post = [r.post_latency for r in records if r.post_latency is not None
             and r.http_status == 202]
     applied = [r.applied_lag for r in records if r.applied_lag is not None]
+    handled = [r.handled_lag for r in records if r.handled_lag is not None]
+    received = [r.received_lag for r in records if r.received_lag is not None]
     resolution = [r.resolution for r in records if r.resolution is not None]
     answered = sum(1 for r in records if r.answered is not None)
     accepted = sum(1 for r in records if r.http_status == 202)
@@ -48,6 +50,8 @@ def summarize(run: LoadRun) -> dict[str, Any]:
         "endings": dict(sorted(endings.items())),
         "post_latency_ms": latency_summary(post),
         "applied_latency_ms": latency_summary(applied),
+        "received_latency_ms": latency_summary(received),
+        "handled_latency_ms": latency_summary(handled),
         "poll_resolution_ms": {"p50": median(resolution) * 1000 if resolution else math.nan,
                                "max": max(resolution) * 1000 if resolution else math.nan},
         "polls": sum(r.polls for r in records),
@@ -58,15 +62,22 @@ def summarize(run: LoadRun) -> dict[str, Any]:
         "accepted_throughput": accepted / run.send_seconds if run.send_seconds else math.nan,
         "applied_throughput": (len(outcome_seen) / max(outcome_seen)
                                if outcome_seen else math.nan),
+        # By the stack's own record: outcomes per second from time 0 until the last handledAt.
+        "handled_throughput": (len(handled) / max(r.handled or 0.0 for r in records)
+                               if handled else math.nan),
     }
 
 
 def summary_text(summary: dict[str, Any]) -> str:
     rows = []
     for label, key in (("POST (202s)", "post_latency_ms"),
-                       ("POST -> outcome seen", "applied_latency_ms")):
-        stats = summary[key]
-        rows.append([label, *(stats[name] for name in STATISTICS)])
+                       ("POST -> outcome seen", "applied_latency_ms"),
+                       ("POST -> received (requestTimeEpoch)", "received_latency_ms"),
+                       ("POST -> applied (handledAt)", "handled_latency_ms")):
+        stats = summary.get(key)
+        if stats is not None and (stats["count"] or key in ("post_latency_ms",
+                                                            "applied_latency_ms")):
+            rows.append([label, *(stats[name] for name in STATISTICS)])
     lines = [table(["latency (ms)", *STATISTICS], rows), ""]
     lines.append(table(["ended", "requests"], sorted(summary["endings"].items())))
     resolution = summary["poll_resolution_ms"]
@@ -75,7 +86,9 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"throughput: {summary['post_throughput']:.1f} POSTs/s answered, "
         f"{summary['accepted_throughput']:.1f}/s accepted over {summary['send_seconds']:.1f} s; "
         f"{summary['applied_throughput']:.1f} outcomes/s until the last was seen "
-        f"({summary['total_seconds']:.1f} s in all)",
+        f"({summary['total_seconds']:.1f} s in all)"
+        + (f"; {summary['handled_throughput']:.1f} applied/s by handledAt"
+           if not math.isnan(summary.get("handled_throughput", math.nan)) else ""),
         f"outcome polls: {summary['polls']:,} GETs; first-seen resolution p50 "
         f"{resolution['p50']:.0f} ms, max {resolution['max']:.0f} ms (time since the last "
         f"pending answer){_errors(summary['poll_errors'])}",

@@ -34,8 +34,24 @@ def test_a_short_open_loop_run_ends_with_every_request_applied(
     for figures in requests:
         assert figures["http_status"] == 202
         assert 0 < figures["post_latency"] < figures["applied_lag"]
+        # The outcome's own times: stamped by the gateway, then applied, then read (ms steps).
+        assert 0 < figures["received_lag"] <= figures["handled_lag"] + 0.001
+        assert figures["handled_lag"] <= figures["applied_lag"] + 0.001
         _, item = pipeline.item(figures["item_id"])
         assert item["n"] == figures["index"]  # the command that was sent is the one applied
+    assert results["summary"]["handled_latency_ms"]["count"] == 50
+
+
+def test_with_poll_after_no_outcome_is_read_before_the_posts_are_done(
+        pipeline: PipelineProcess, tmp_path: Path) -> None:
+    assert main(["--url", pipeline.base_url, "--rate", "20", "--count", "30", "--no-progress",
+                 "--poll-after", "--outcome-timeout", "120", "--out", str(tmp_path)]) == 0
+    results = outputs(tmp_path)
+    assert results["summary"]["endings"] == {"applied": 30}
+    last_answer = max(r["answered"] for r in results["requests"])
+    assert min(r["outcome_seen"] for r in results["requests"]) > last_answer
+    # POST -> applied still comes per request, from handledAt, not from when it was read.
+    assert all(r["handled_lag"] < r["applied_lag"] for r in results["requests"])
 
 
 def test_against_api_key_and_iam_reads_like_prod1(auth_pipeline: AuthPipeline,
