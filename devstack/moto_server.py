@@ -30,6 +30,7 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _H
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
+from moto import backends  # noqa: E402
 from moto.server import main  # noqa: E402
 from moto.sqs.models import Message, Queue, SQSBackend  # noqa: E402
 
@@ -90,6 +91,10 @@ Message.visible = property(_visible)  # type: ignore[assignment]
 Message.delayed = property(_delayed)  # type: ignore[assignment]
 SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
     _within_retention)  # type: ignore[assignment]
+# moto's dispatcher lists its package folder (a listdir and about 200 isdir calls) to route each
+# request, under a lock that every request takes: the list, read once, does not change.
+_MODULES = tuple(backends.list_of_moto_modules())
+backends.list_of_moto_modules = lambda: _MODULES
 
 if __name__ == "__main__":
     main()
