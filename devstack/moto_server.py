@@ -91,6 +91,20 @@ Message.visible = property(_visible)  # type: ignore[assignment]
 Message.delayed = property(_delayed)  # type: ignore[assignment]
 SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
     _within_retention)  # type: ignore[assignment]
+# Safety: moto deletes a message by rebuilding the queue's list from a copy, outside the lock
+# under which a send appends. A send landing during the copy was lost, and a delete racing
+# another could bring its message back. Seen at 150 requests/s through the local pipeline (7 of
+# 9,000 accepted requests gone); tests/functional/test_bench_queue_depth.py reproduces it.
+_stock_delete_message = Queue.delete_message
+
+
+def _delete_message(queue: Queue, receipt_handle: str) -> None:
+    with queue._messages_lock:
+        _stock_delete_message(queue, receipt_handle)
+
+
+Queue.delete_message = _delete_message  # type: ignore[method-assign, assignment]
+
 # moto's dispatcher lists its package folder (a listdir and about 200 isdir calls) to route each
 # request, under a lock that every request takes: the list, read once, does not change.
 _MODULES = tuple(backends.list_of_moto_modules())
