@@ -77,6 +77,9 @@ MAX_MERGES = 4
 # TransactWriteItems); half of that leaves room for names and expressions.
 MAX_WRITES_TOGETHER, MAX_BYTES_TOGETHER = 50, 2_000_000
 
+# What building a write raises for a value the command's checks did not foresee.
+UNCONVERTIBLE = (ValueError, ArithmeticError, UnicodeError, RecursionError)
+
 # Errors that say "try again later", from the API or from one action of a transaction.
 TRANSIENT_CODES = {
     "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
@@ -132,7 +135,7 @@ class ItemStore:
                 update = self._builder().build(command, stamp, old)
             except InvalidCommandError as error:
                 return self.reject(stamp, str(error), command.operation, command.id)
-            except (ValueError, ArithmeticError, UnicodeError, RecursionError) as error:
+            except UNCONVERTIBLE as error:
                 # A value the checks did not foresee: still the request's, so a rejection.
                 return self.reject(stamp, f"the command cannot be converted for DynamoDB: "
                                    f"{type(error).__name__}: {error}", command.operation,
@@ -162,42 +165,38 @@ class ItemStore:
         condition fails (or anything else goes wrong) none of its writes happened, and each is
         applied alone, exactly as if this had not been tried. After an ambiguous failure (a
         timeout, a 500) the write may have happened: `apply` then finds its outcome recorded."""
-        chunk: list[tuple[int, Command, Stamp, list[dict[str, Any]]]] = []
+        chunk: list[tuple[int, Outcome, list[dict[str, Any]]]] = []
         chunks = [chunk]
         size = 0
         for position, (command, stamp) in enumerate(writes):
             try:
                 update = self._builder().build(command, stamp)
-            except (InvalidCommandError, ValueError, ArithmeticError, UnicodeError,
-                    RecursionError):
+            except (InvalidCommandError, *UNCONVERTIBLE):
                 continue  # rejected by apply, with its reason
-            put = self._outcome_put(
-                Outcome(stamp.request_id, "applied", command.operation, command.id), stamp)
-            actions = [{"Update": update}, {"Put": put}]
-            cost = item_size(update["ExpressionAttributeValues"]) + item_size(put["Item"])
+            applied, actions = self._transaction(command, stamp, update)
+            cost = item_size(update["ExpressionAttributeValues"]) + item_size(
+                actions[1]["Put"]["Item"])
             if len(chunk) == MAX_WRITES_TOGETHER or (chunk and size + cost > MAX_BYTES_TOGETHER):
                 chunk, size = [], 0
                 chunks.append(chunk)
-            chunk.append((position, command, stamp, actions))
+            chunk.append((position, applied, actions))
             size += cost
         done: dict[int, Outcome] = {}
         for together in chunks:
-            keys = {ITEM_PREFIX + c.id for _, c, _, _ in together} | {
-                REQUEST_PREFIX + s.request_id for _, _, s, _ in together}
+            keys = {f"{ITEM_PREFIX}{a.id}" for _, a, _ in together} | {
+                REQUEST_PREFIX + a.request_id for _, a, _ in together}
             # One write alone gains nothing; two actions on one key DynamoDB refuses.
             if len(together) < 2 or len(keys) < 2 * len(together):
                 continue
             try:
                 self._call(self.client.transact_write_items, TransactItems=[
-                    action for _, _, _, actions in together for action in actions])
+                    action for _, _, actions in together for action in actions])
             except (ClientError, TransientError) as error:
                 # Each write's own line says how it ended; this one only for debugging.
                 logger.debug("writes applied one by one", extra={
                     "writes": len(together), "error": f"{type(error).__name__}: {error}"})
                 continue
-            done.update((position, Outcome(stamp.request_id, "applied", command.operation,
-                                           command.id))
-                        for position, command, stamp, _ in together)
+            done.update((position, applied) for position, applied, _ in together)
         return done
 
     def _builder(self) -> UpdateBuilder:
@@ -207,13 +206,18 @@ class ItemStore:
     def _write(self, command: Command, stamp: Stamp, update: dict[str, Any],
                may_wait: bool) -> Outcome | dict[str, AttributeValue]:
         """The outcome, or the item as it is if the write must be merged against it."""
-        applied = Outcome(stamp.request_id, "applied", command.operation, command.id)
+        applied, actions = self._transaction(command, stamp, update)
         try:
-            self._call(self.client.transact_write_items, TransactItems=[
-                {"Update": update}, {"Put": self._outcome_put(applied, stamp)}])
+            self._call(self.client.transact_write_items, TransactItems=actions)
         except ClientError as error:
             return self._after_cancelled_write(error, command, stamp, may_wait)
         return applied
+
+    def _transaction(self, command: Command, stamp: Stamp, update: dict[str, Any]
+                     ) -> tuple[Outcome, list[dict[str, Any]]]:
+        """A write's two actions, the item change and its `applied` outcome, and that outcome."""
+        applied = Outcome(stamp.request_id, "applied", command.operation, command.id)
+        return applied, [{"Update": update}, {"Put": self._outcome_put(applied, stamp)}]
 
     def reject(self, stamp: Stamp, reason: str, operation: str | None = None,
                item_id: str | None = None) -> Outcome:

@@ -13,8 +13,9 @@ and a receive sees a group only up to its first message in flight, so the earlie
 message of the group is delivered first; the group's later messages may come one receive later
 than on SQS, never before it (tests/functional/test_fifo.py).
 
-moto's SQS also slowed down as a backlog grew (a receive of 10 took 2.6 s at a depth of 2,000):
-the patches at the end keep its calls at a few ms at any depth, as SQS's are (bench.queue_depth).
+moto's SQS also slowed down as a backlog grew (a receive of 10 took 2.6 s at a depth of 2,000),
+and could lose a message sent while another was being deleted: the patches at the end keep its
+calls at a few ms at any depth, as SQS's are (bench.queue_depth), and its deletes safe.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ Queue.approximate_number_of_messages = property(  # type: ignore[assignment]
 # Speed, so that a backlog does not slow the queue down (SQS does not): moto checked each
 # received message's retention by computing every queue attribute, each a walk of the whole
 # queue, and read the clock through datetime for every message in every walk. A receive of 10
-# at a depth of 500 took 0.5 s, and 2.6 s at 2,000 (BENCHMARKS.md, section 6).
+# at a depth of 500 took 0.5 s, and 2.6 s at 2,000 (BENCHMARKS.md, section 6b).
 Message.visible = property(_visible)  # type: ignore[assignment]
 Message.delayed = property(_delayed)  # type: ignore[assignment]
 SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
