@@ -211,6 +211,14 @@ def item_size(item: dict[str, AttributeValue]) -> int:
     return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in item.items())
 
 
+def size_bound(item: dict[str, AttributeValue]) -> int:
+    """At least item_size(item), at C speed (item_size costs about 0.1 ms a write): JSON text
+    (ASCII, escapes included) is never shorter than what DynamoDB counts for the same attributes.
+    A name or string is at least its UTF-8 bytes, a number's text at least its digits, and each
+    map or list entry adds at least the 1 byte DynamoDB adds."""
+    return len(json.dumps(item))
+
+
 def check_item_size(item: dict[str, AttributeValue], what: str) -> None:
     size = item_size(item)
     if size >= MAX_ITEM_BYTES:

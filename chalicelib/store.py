@@ -34,6 +34,7 @@ from chalicelib.attributes import (
     from_map,
     item_size,
     printable,
+    size_bound,
     to_map,
 )
 from chalicelib.commands import Command, Stamp
@@ -174,7 +175,7 @@ class ItemStore:
             except (InvalidCommandError, *UNCONVERTIBLE):
                 continue  # rejected by apply, with its reason
             applied, actions = self._transaction(command, stamp, update)
-            cost = item_size(update["ExpressionAttributeValues"]) + item_size(
+            cost = size_bound(update["ExpressionAttributeValues"]) + size_bound(
                 actions[1]["Put"]["Item"])
             if len(chunk) == MAX_WRITES_TOGETHER or (chunk and size + cost > MAX_BYTES_TOGETHER):
                 chunk, size = [], 0

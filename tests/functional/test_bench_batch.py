@@ -36,7 +36,7 @@ def test_two_rounds_of_the_batch_benchmark(tmp_path: Path, endpoint_url: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "results.json"
     assert batch.run(latency_ms=0, rounds=2, results_path=path, moto_url=endpoint_url,
-                     dynamodb_url=dynamodb_local.endpoint_url) == 0
+                     dynamodb_url=dynamodb_local.endpoint_url, warmup=2) == 0
     written = json.loads(path.read_text())
     assert {"batch_latency_ratio", "ddb_calls_per_write"} <= set(written)
     details = written["details"]["bench.batch"]
@@ -47,6 +47,9 @@ def test_two_rounds_of_the_batch_benchmark(tmp_path: Path, endpoint_url: str,
     assert written["ddb_calls_per_write"] == 0.1
     assert details["apart_calls_per_write"] == 1.0
     # Every item the consumer wrote (warm-up included) was read back with its version: 20 each
-    # for the two 10-message consumers, 2 for the 1-message one.
-    assert details["items_checked"] == 42
-    assert "seed-style sequential, 10 messages" in capsys.readouterr().out
+    # for the two 10-message consumers and the transaction sent alone, 2 for the 1-message one.
+    assert details["items_checked"] == 62
+    assert details["transaction_alone_ratio"] > 0
+    assert details["warmup_rounds"] == 2
+    out = capsys.readouterr().out
+    assert "seed-style sequential, 10 messages" in out and "warm-up (2 rounds" in out
