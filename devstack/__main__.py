@@ -54,8 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "reads need SigV4 (both printed at start)")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="batches handled at once, as Lambda runs several (default 3 with "
-                             "--store dynamodb-local; always 1 on moto, which loses updates "
-                             "under concurrent transactions)")
+                             "--store dynamodb-local; always 1 on moto, which answers DynamoDB "
+                             "one request at a time)")
     parser.add_argument("--api-key", default=None,
                         help="with --auth: this API key instead of a random one")
     parser.add_argument("--fifo", action="store_true",

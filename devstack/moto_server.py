@@ -14,8 +14,16 @@ message of the group is delivered first; the group's later messages may come one
 than on SQS, never before it (tests/functional/test_fifo.py).
 
 moto's SQS also slowed down as a backlog grew (a receive of 10 took 2.6 s at a depth of 2,000),
-and could lose a message sent while another was being deleted: the patches at the end keep its
+and could lose a message sent while another was being deleted: the patches below keep its
 calls at a few ms at any depth, as SQS's are (bench.queue_depth), and its deletes safe.
+
+moto's DynamoDB TransactWriteItems copied the whole table once per action before it began, to
+roll back by putting the copy back: a transaction's time grew with the table, and a rollback
+wiped out whatever other requests had written meanwhile (so the pipeline's event source ran one
+batch at a time on moto). The patch at the end saves and restores only the items a transaction
+touches, and runs DynamoDB's writes and reads one at a time, so that no request sees a
+transaction half-done: DynamoDB's transactions are atomic and isolated ("Isolation levels for
+DynamoDB transactions", DynamoDB Developer Guide). tests/functional/test_moto_transactions.py.
 """
 
 from __future__ import annotations
@@ -28,10 +36,26 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 
+import copy  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from functools import wraps  # noqa: E402
 from typing import Any  # noqa: E402
 
 from moto import backends  # noqa: E402
+from moto.dynamodb.comparisons import get_filter_expression  # noqa: E402
+from moto.dynamodb.exceptions import (  # noqa: E402
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
+from moto.dynamodb.models.dynamo_type import DynamoType, Item  # noqa: E402
+from moto.dynamodb.models.table import Table  # noqa: E402
 from moto.server import main  # noqa: E402
 from moto.sqs.models import Message, Queue, SQSBackend  # noqa: E402
 
@@ -110,6 +134,118 @@ Queue.delete_message = _delete_message  # type: ignore[method-assign, assignment
 # request, under a lock that every request takes: the list, read once, does not change.
 _MODULES = tuple(backends.list_of_moto_modules())
 backends.list_of_moto_modules = lambda: _MODULES
+
+# DynamoDB: see the module's docstring. One lock for every table of the server: moto answers
+# from one process, so this costs little, and a transaction may span tables.
+_DYNAMODB = threading.RLock()
+ItemKey = tuple[Table, DynamoType, DynamoType | None]
+
+
+def _one_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _DYNAMODB:
+            return method(*args, **kwargs)
+    return locked
+
+
+def _touched(backend: DynamoDBBackend, actions: list[dict[str, Any]]
+             ) -> dict[ItemKey, Item | None]:
+    """A copy of each item the actions may write, as it is now (None where there is none)."""
+    saved: dict[ItemKey, Item | None] = {}
+    for action in actions:
+        for operation in action.values():
+            table = backend.tables.get(operation.get("TableName"))
+            if table is None:
+                continue  # nothing of it gets written: moto's checks answer for it
+            key = operation.get("Key") or operation.get("Item") or {}
+            try:
+                hash_value, range_value = backend.get_keys_value(table, key)
+            except (MockValidationException, KeyError, TypeError, AttributeError):
+                continue
+            if (table, hash_value, range_value) not in saved:
+                saved[(table, hash_value, range_value)] = copy.deepcopy(
+                    table.get_item(hash_value, range_value))
+    return saved
+
+
+def _restore(saved: dict[ItemKey, Item | None]) -> None:
+    for (table, hash_value, range_value), before in saved.items():
+        if before is None:
+            table.delete_item(hash_value, range_value)
+        elif range_value is not None:
+            table.items[hash_value][range_value] = before
+        else:
+            table.items[hash_value] = before  # type: ignore[assignment]  # (moto's own too)
+
+
+def _transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    """moto 5.2.5's DynamoDBBackend.transact_write_items, with the rollback above. As there,
+    every action is tried so that each gets its cancellation reason."""
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with _DYNAMODB:
+        saved = _touched(backend, transact_items)
+        targets: set[tuple[str, str]] = set()
+        errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+        for action in transact_items:
+            old: dict[str, Any] | None = None
+            if len(action) > 1:
+                raise TransactWriteSingleOpException
+            try:
+                kind, operation = next(iter(action.items()))
+                if kind not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+                name = operation["TableName"]
+                if kind == "Put":
+                    table = backend.get_table(name)
+                    key = {attribute: operation["Item"][attribute] for attribute in
+                           (table.hash_key_attr, table.range_key_attr) if attribute is not None}
+                else:
+                    key = operation["Key"]
+                target = (str(name), str(dict(sorted(key.items()))))
+                if target in targets:
+                    raise MultipleTransactionsException()
+                targets.add(target)
+                current = backend.get_item(name, key)
+                condition = operation.get("ConditionExpression")
+                names = operation.get("ExpressionAttributeNames")
+                values = operation.get("ExpressionAttributeValues")
+                if condition is not None and not get_filter_expression(
+                        condition, names, values).expr(current):
+                    if operation.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" \
+                            and current:
+                        old = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=old)
+                if kind == "Put":
+                    backend.put_item(name, operation["Item"], condition_expression=condition,
+                                     expression_attribute_names=names,
+                                     expression_attribute_values=values)
+                elif kind == "Delete":
+                    backend.delete_item(name, key, condition_expression=condition,
+                                        expression_attribute_names=names,
+                                        expression_attribute_values=values)
+                elif kind == "Update":
+                    backend.update_item(name, key, update_expression=operation[
+                        "UpdateExpression"], condition_expression=condition,
+                        expression_attribute_names=names, expression_attribute_values=values)
+                errors.append((None, None, None))
+            except (MultipleTransactionsException, MockValidationException):
+                _restore(saved)
+                raise
+            except ConditionalCheckFailed as failed:
+                errors.append(("ConditionalCheckFailed", str(failed.message), old))
+            except Exception as error:  # as moto: any other failure cancels, with its name
+                errors.append((type(error).__name__, str(error), old))
+        if any(code is not None for code, _, _ in errors):
+            _restore(saved)
+            raise TransactionCanceledException(errors)
+
+
+DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign, assignment]
+# (moto's batch and TransactGetItems calls go through these too, an item at a time.)
+for _name in ("put_item", "update_item", "delete_item", "get_item", "query", "scan"):
+    setattr(DynamoDBBackend, _name, _one_at_a_time(getattr(DynamoDBBackend, _name)))
 
 if __name__ == "__main__":
     main()

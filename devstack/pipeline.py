@@ -59,14 +59,15 @@ DEFAULT_POLLER_CONCURRENCY = 3
 
 
 def poller_concurrency(table_on_moto: bool, requested: int | None) -> int:
-    """How many batches the local event source runs at once: on moto one, always, because moto
-    loses updates under concurrent transactions (it copies the table for each)."""
+    """How many batches the local event source runs at once: on moto one, always. moto's own
+    transactions lose updates under concurrent ones, so devstack/moto_server.py answers DynamoDB
+    one request at a time: more batches would only wait for each other."""
     if requested is not None and requested < 1:
         raise ValueError(f"poller concurrency must be at least 1, not {requested}")
     if table_on_moto:
         if requested is not None and requested > 1:
-            LOG.warning("--concurrency %d ignored: the table is on moto, which loses updates "
-                        "under concurrent transactions; one batch at a time", requested)
+            LOG.warning("--concurrency %d ignored: the table is on moto, which answers DynamoDB "
+                        "one request at a time; one batch at a time", requested)
         return 1
     return requested or DEFAULT_POLLER_CONCURRENCY
 
@@ -181,8 +182,8 @@ class Pipeline:
             env["AWS_ENDPOINT_URL_DYNAMODB"] = (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
                                                 or self.dynamodb_endpoint_url)
         else:
-            # moto loses writes under concurrent transactions (it copies the table for each):
-            # the consumer writes a batch's items one at a time there. Amazon's engine (and
+            # moto answers DynamoDB one request at a time (devstack/moto_server.py): the
+            # consumer writes a batch's items one at a time there. Amazon's engine (and
             # DynamoDB) take the default, a thread per item.
             env.setdefault("BATCH_CONCURRENCY", os.environ.get("BATCH_CONCURRENCY", "1"))
         # Import the app while moto boots: both take about a second.

@@ -95,7 +95,7 @@ def test_several_pollers_apply_every_message_once(concurrent_pipeline: Pipeline)
 def test_moto_keeps_one_poller_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="devstack.pipeline"):
         assert poller_concurrency(table_on_moto=True, requested=4) == 1
-    assert "loses updates under concurrent transactions" in caplog.text
+    assert "answers DynamoDB one request at a time" in caplog.text
     assert poller_concurrency(table_on_moto=True, requested=None) == 1
     assert poller_concurrency(table_on_moto=False, requested=None) == DEFAULT_POLLER_CONCURRENCY
     assert poller_concurrency(table_on_moto=False, requested=5) == 5
