@@ -268,8 +268,8 @@ def run_scenario(name: str, store_kind: str, shuffled: bool, count: int, seed: i
         result.calls += 1
 
     client.meta.events.register("before-call.dynamodb", count_call)
-    # One lane at a time, as the local pipeline runs on moto: moto answers 500 and can leave
-    # half-written items under concurrent transactions (aws-facts).
+    # One lane at a time, as the local pipeline runs on moto (devstack/pipeline.py): stock moto
+    # answers 500 and can leave half-written items under concurrent transactions (aws-facts).
     settings = Settings(table_name=table_name, queue_name="bench-queue",
                         report_batch_item_failures=True, batch_concurrency=1)
     inner: Any = (ItemStore(client, settings) if store_kind == "store"
@@ -313,8 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.consumer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=600,
-                        help="distinct messages per scenario (default 600, at most 20000: "
-                             "moto's transactions slow down as the table grows)")
+                        help="distinct messages per scenario (default 600, at most 20000)")
     parser.add_argument("--max-seconds", type=float, default=40.0,
                         help="time limit per scenario (default 40 s)")
     parser.add_argument("--seed", type=int, default=7)
@@ -368,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
                  "last 10% p50", "messages/s",
                  "DynamoDB calls/msg", "outcomes", "final != in-order", "silently"], rows))
     print("\nfirst/last 10% p50: median batch time over the first and the last tenth of the "
-          "batches (moto copies the whole table for every TransactWriteItems action, so its "
-          "transactions slow down as the table grows; DynamoDB's do not).")
+          "batches: a slowdown as the table grows would show there (stock moto's transactions "
+          "copied the whole table; devstack/moto_server.py's copy only the items they touch).")
     print("final != in-order: items whose final content differs from applying every write "
           "once in request order;\nsilently: of those, items where no outcome was rejected "
           "and no message failed (the client was told nothing).")
