@@ -190,9 +190,9 @@ def _transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[st
         errors: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
         for action in transact_items:
             old: dict[str, Any] | None = None
-            if len(action) > 1:
-                raise TransactWriteSingleOpException
             try:
+                if len(action) > 1:  # a MockValidationException: undone and raised below
+                    raise TransactWriteSingleOpException
                 kind, operation = next(iter(action.items()))
                 if kind not in {"ConditionCheck", "Put", "Delete", "Update"}:
                     raise ValueError("Unsupported transaction operation")

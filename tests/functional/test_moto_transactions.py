@@ -71,6 +71,11 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(patched: Any) -> No
     with pytest.raises(ClientError, match="ValidationException"):
         patched.transact_write_items(TransactItems=[put("other"), put("kept"), put("kept")])
     assert items(patched) == before
+    # An action with two operations: refused whole too, after the first action was applied.
+    with pytest.raises(ClientError, match="ValidationException"):
+        patched.transact_write_items(TransactItems=[put("other"), {
+            **put("third"), "Delete": {"TableName": TABLE, "Key": {"pk": {"S": "kept"}}}}])
+    assert items(patched) == before
     patched.transact_write_items(TransactItems=[put("kept", v={"N": "3"}), put("new")])
     assert items(patched)["kept"]["v"] == {"N": "3"} and "new" in items(patched)
 
