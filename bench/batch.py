@@ -183,6 +183,10 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
             answer = chosen.process([lambda_record(m, QUEUE_ARN) for m in messages])
             if answer["batchItemFailures"]:
                 raise RuntimeError(f"the consumer failed messages: {answer}")
+            written(messages)
+
+        def written(messages: list[Message]) -> None:
+            """Each message is one more version of its item, for check_items."""
             for message in messages:
                 expected_versions[message.body["id"]] = (
                     expected_versions.get(message.body["id"], 0) + 1)
@@ -191,9 +195,7 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
             capturing.transactions.clear()
             with contextlib.redirect_stdout(io.StringIO()):
                 builder.process([lambda_record(m, QUEUE_ARN) for m in messages])
-            for message in messages:
-                expected_versions[message.body["id"]] = (
-                    expected_versions.get(message.body["id"], 0) + 1)
+            written(messages)
             (transaction,) = capturing.transactions
             return transaction
 

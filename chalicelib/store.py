@@ -169,9 +169,10 @@ class ItemStore:
         chunk: list[tuple[int, Outcome, list[dict[str, Any]]]] = []
         chunks = [chunk]
         size = 0
+        builder = self._builder()
         for position, (command, stamp) in enumerate(writes):
             try:
-                update = self._builder().build(command, stamp)
+                update = builder.build(command, stamp)
             except (InvalidCommandError, *UNCONVERTIBLE):
                 continue  # rejected by apply, with its reason
             applied, actions = self._transaction(command, stamp, update)

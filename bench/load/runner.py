@@ -53,23 +53,26 @@ class RequestRecord:
     received: float | None = None  # the outcome's requestTimeEpoch, in this run's seconds
     handled: float | None = None  # the outcome's handledAt, in this run's seconds
 
+    def _since_due(self, moment: float | None) -> float | None:
+        return None if moment is None else moment - self.due
+
     @property
     def post_latency(self) -> float | None:
-        return None if self.answered is None else self.answered - self.due
+        return self._since_due(self.answered)
 
     @property
     def applied_lag(self) -> float | None:
-        return None if self.outcome_seen is None else self.outcome_seen - self.due
+        return self._since_due(self.outcome_seen)
 
     @property
     def handled_lag(self) -> float | None:
         """POST -> applied by the stack's own record (handledAt), from the due time."""
-        return None if self.handled is None else self.handled - self.due
+        return self._since_due(self.handled)
 
     @property
     def received_lag(self) -> float | None:
         """Due time -> API Gateway's stamp (requestTimeEpoch): the client and the gateway."""
-        return None if self.received is None else self.received - self.due
+        return self._since_due(self.received)
 
     @property
     def resolution(self) -> float | None:
