@@ -34,8 +34,10 @@ def test_a_short_open_loop_run_ends_with_every_request_applied(
     for figures in requests:
         assert figures["http_status"] == 202
         assert 0 < figures["post_latency"] < figures["applied_lag"]
-        # The outcome's own times: stamped by the gateway, then applied, then read (ms steps).
-        assert 0 < figures["received_lag"] <= figures["handled_lag"] + 0.001
+        # The outcome's own times: stamped by the gateway, then applied, then read. The stamps
+        # are whole milliseconds, cut down, so a request the gateway stamps within 1 ms of its
+        # due time can read up to 1 ms early (CI once saw -0.17 ms).
+        assert -0.001 < figures["received_lag"] <= figures["handled_lag"] + 0.001
         assert figures["handled_lag"] <= figures["applied_lag"] + 0.001
         _, item = pipeline.item(figures["item_id"])
         assert item["n"] == figures["index"]  # the command that was sent is the one applied
