@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from scripts import cfn_yaml
+from scripts.standalone_template import EXTENSION, ROOT
+from scripts.sync_schema import SCHEMA
+from scripts.write_outputs import CONFIG
 
-ROOT = Path(__file__).resolve().parents[1]
-EXTENSION = ROOT / "infra" / "extension.yaml"
-CONFIG = ROOT / ".chalice" / "config.json"
-SCHEMA = ROOT / "chalicelib" / "command.schema.json"
+__all__ = ["CONFIG", "CONSUMER_NAME", "EXTENSION", "ROOT", "SCHEMA", "config", "lambda_setting",
+           "statements", "template"]
 # chalice deploy names functions <app_name>-<stage>-<function>; the merge gives the package path
 # the same names, so one name serves alarms, dashboard and log permissions on both paths.
 CONSUMER_NAME = "${ChaliceAppName}-${ChaliceStage}-handle_messages"
