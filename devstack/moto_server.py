@@ -24,12 +24,6 @@ batch at a time on moto). The patch at the end saves and restores only the items
 touches, and runs DynamoDB's writes and reads one at a time, so that no request sees a
 transaction half-done: DynamoDB's transactions are atomic and isolated ("Isolation levels for
 DynamoDB transactions", DynamoDB Developer Guide). tests/functional/test_moto_transactions.py.
-
-moto's own server is Werkzeug's development server, which answers every request with
-"Connection: close" (werkzeug/serving.py: "Always close the connection. This disables HTTP/1.1
-keep-alive connections"), so each call paid a new TCP connection and a new server thread, as
-SQS and DynamoDB's HTTP/1.1 endpoints do not make clients do. The same moto application is served
-here by waitress, which keeps connections alive (BENCHMARKS.md, section 6c).
 """
 
 from __future__ import annotations
@@ -42,18 +36,13 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 
-import argparse  # noqa: E402
 import copy  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from functools import wraps  # noqa: E402
-from types import FrameType  # noqa: E402
 from typing import Any  # noqa: E402
 
-import waitress  # noqa: E402
 from moto import backends  # noqa: E402
 from moto.dynamodb.comparisons import get_filter_expression  # noqa: E402
 from moto.dynamodb.exceptions import (  # noqa: E402
@@ -67,10 +56,7 @@ from moto.dynamodb.exceptions import (  # noqa: E402
 from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
 from moto.dynamodb.models.dynamo_type import DynamoType, Item  # noqa: E402
 from moto.dynamodb.models.table import Table  # noqa: E402
-from moto.moto_server.werkzeug_app import (  # noqa: E402
-    DomainDispatcherApplication,
-    create_backend_app,
-)
+from moto.server import main  # noqa: E402
 from moto.sqs.models import Message, Queue, SQSBackend  # noqa: E402
 
 
@@ -260,37 +246,6 @@ DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[met
 # (moto's batch and TransactGetItems calls go through these too, an item at a time.)
 for _name in ("put_item", "update_item", "delete_item", "get_item", "query", "scan"):
     setattr(DynamoDBBackend, _name, _one_at_a_time(getattr(DynamoDBBackend, _name)))
-
-# Each ReceiveMessage long poll holds a thread for up to its wait (the pipeline's pollers wait
-# 1 s); idle keep-alive connections are dropped after a minute, as clients reconnect anyway.
-THREADS = 64
-CONNECTION_LIMIT = 1000
-IDLE_SECONDS = 60
-
-
-def serve(host: str, port: int) -> None:
-    """moto's application as `moto_server` builds it, on waitress instead of Werkzeug."""
-    os.environ.setdefault("MOTO_PORT", str(port))  # as moto's main(): its URLs name this port
-    application = DomainDispatcherApplication(create_backend_app)
-    application.debug = True  # type: ignore[attr-defined]  # as moto's main()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    # asyncore_use_poll: select() cannot watch descriptors above 1024.
-    waitress.serve(application, host=host, port=port, threads=THREADS,
-                   connection_limit=CONNECTION_LIMIT, channel_timeout=IDLE_SECONDS,
-                   asyncore_use_poll=True, ident="moto", _quiet=True)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="moto's server, patched (see the docstring)")
-    parser.add_argument("-H", "--host", default="127.0.0.1")
-    parser.add_argument("-p", "--port", type=int, default=5000)
-    args = parser.parse_args(argv)
-    serve(args.host, args.port)
-
 
 if __name__ == "__main__":
     main()
