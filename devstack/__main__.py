@@ -6,7 +6,7 @@ import argparse
 import logging
 import signal
 import sys
-import threading
+import time
 from types import FrameType
 
 from devstack.auth import LocalAuth, auth_banner
@@ -73,10 +73,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)-7s %(name)s %(message)s")
     for noisy in ("botocore", "urllib3", "boto3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    stop = threading.Event()
+    signalled: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        # Takes no lock: Python runs it in the main thread between any two bytecodes, maybe
+        # while the main thread holds one (a threading.Event's, say: set() would then wait for
+        # ever). devstack/guard.py hung that way.
+        signalled.append(signum)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -116,7 +119,8 @@ sqs-manager local pipeline
 Ctrl-C (or SIGTERM) stops everything.""", flush=True)
         if pipeline.auth is not None:
             print(auth_banner(pipeline.auth, url), flush=True)
-        stop.wait()
+        while not signalled:
+            time.sleep(0.1)  # a signal is seen within 0.1 s: the handler runs during the sleep
         print("stopping...", flush=True)
     finally:
         pipeline.stop()

@@ -10,6 +10,7 @@ no emulator outlives its run to serve that run's data to the next one.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -141,7 +142,9 @@ class EmulatorProcess:
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()  # the guard then sees its pipe close, and still stops it
+                # The guard is stuck: kill its whole session (it leads it), the emulator with
+                # it, rather than leave an orphan serving this run's data to the next.
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         if self.process.stdin is not None:
             self.process.stdin.close()

@@ -14,16 +14,19 @@ guard.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
-import threading
 from types import FrameType
 
 # A stopped command gets this long to exit on SIGTERM before SIGKILL. moto and DynamoDB Local
 # exit in about 0.2 and 0.3 s; short, so that `make run` stops within 2 s even if one hangs
 # (they keep their data in memory: a SIGKILL loses nothing).
 GRACE_SECONDS = 0.5
+# How soon the guard notices the command exiting on its own (signals and the parent's pipe wake
+# it at once).
+POLL_SECONDS = 0.05
 
 
 def stop(child: subprocess.Popen[bytes]) -> None:
@@ -37,41 +40,51 @@ def stop(child: subprocess.Popen[bytes]) -> None:
         child.wait()
 
 
-def watch_parent(stop_requested: threading.Event) -> None:
-    """Block until stdin reaches end of file (the parent closed it or died)."""
-    # The raw descriptor, not sys.stdin: a daemon thread blocked in a buffered read holds its
-    # lock, and the interpreter aborts at exit when it cannot take it.
+def parent_closed() -> bool:
+    """Read what the parent sent (it never writes; anything it does is ignored): True at end
+    of file, or when stdin is not usable at all (as good as closed)."""
     try:
-        while os.read(0, 4096):
-            pass  # the parent never writes; anything it does is ignored
+        return not os.read(0, 4096)
     except OSError:
-        pass  # no usable stdin: as good as closed
-    stop_requested.set()
+        return True
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] != "--" or len(argv) < 2:
         print("usage: guard.py -- COMMAND [ARG...]", file=sys.stderr)
         return 2
-    stop_requested = threading.Event()
+    signalled: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
+        # Only a list append: Python runs the handler in the main thread between any two
+        # bytecodes, so it must take no lock the main thread may hold. (It once set a
+        # threading.Event; when the signal came while the main thread was inside Event.wait,
+        # set() blocked on the Event's own lock for ever, and the owner had to SIGKILL us.)
+        signalled.append(signum)
 
-    # Before the command starts: a signal must never kill the guard and leave the command.
+    # The wakeup pipe makes a signal end the select below at once; before the command starts,
+    # so that a signal never kills the guard and leaves the command.
+    wakeup, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_write, False)
+    signal.set_wakeup_fd(wakeup_write)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     # The command's stdin is not the pipe: only the guard watches it.
     child = subprocess.Popen(argv[1:], stdin=subprocess.DEVNULL)
-    threading.Thread(target=watch_parent, args=(stop_requested,), name="watch-parent",
-                     daemon=True).start()
-    # The main thread polls rather than blocking in waitpid: Python runs signal handlers only
-    # in the main thread, between bytecodes, and the signal may be delivered to another thread.
-    while not stop_requested.wait(0.05):
-        if child.poll() is not None:
-            return child.returncode
+    watched = [0, wakeup]
+    # One thread, no locks: select on the parent's pipe and the wakeup pipe.
+    while not signalled:
+        try:
+            ready, _, _ = select.select(watched, [], [], POLL_SECONDS)
+        except (OSError, ValueError):
+            break  # stdin is not a descriptor select takes: as good as closed
+        if 0 in ready and parent_closed():
+            break
+        if child.poll() is not None:  # it ended on its own: say how, as a shell would
+            code = child.returncode
+            return 128 - code if code < 0 else code
     stop(child)
-    return child.returncode
+    return 0  # stopped as asked
 
 
 if __name__ == "__main__":
