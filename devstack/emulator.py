@@ -10,6 +10,7 @@ no emulator outlives its run to serve that run's data to the next one.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,11 +32,41 @@ MOTO_SERVER = Path(__file__).resolve().with_name("moto_server.py")
 EmulatorT = TypeVar("EmulatorT", bound="EmulatorProcess")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+# Where the kernel takes ports for outgoing connections (Linux says; macOS's default otherwise).
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_FREE_PORT = 10000
+
+
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = EPHEMERAL_RANGE_FILE.read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def free_port(host: str = "127.0.0.1", rng: random.Random | None = None) -> int:
+    """A port nothing is bound to now, for a server started next (tests and benchmarks).
+
+    Chosen at random below the ephemeral range where there is room: a port the kernel picks
+    (bind to port 0) is an ephemeral one, which any outgoing connection may take between this
+    check and the server's bind, and the test suite opens thousands (moto closes each).
+    """
+    low, _ = ephemeral_range()
+    if low - LOWEST_FREE_PORT < 1000:  # no room below it: take what the kernel gives
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+            return port
+    choose = rng or random.SystemRandom()
+    while True:
+        candidate = choose.randrange(LOWEST_FREE_PORT, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, candidate))  # without SO_REUSEADDR: not even in TIME_WAIT
+            except OSError:
+                continue
+            return candidate
 
 
 def port_in_use(host: str, port: int) -> bool:
