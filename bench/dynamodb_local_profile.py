@@ -8,8 +8,9 @@ consumer sends for 10-message batches (creates and updates in turn, built before
 bench.batch's "transaction alone"), starts DynamoDB Local as devstack does, sends it --warmup of
 them so that its JIT settles, then records the next --transactions with Java Flight Recorder
 (`jcmd JFR.start`, settings=profile) and prints the share of DynamoDB Local's CPU samples in each
-part of its request handling, and the slowest frames by their own time. It also times the
-transaction against a PutItem, directly, without the proxy. It needs a JDK's `jcmd` and `jfr`
+part of its request handling, and the slowest frames by their own time. Before that it times,
+directly (no proxy), the transaction against a PutItem and against the same actions without
+their conditions. It needs a JDK's `jcmd` and `jfr`
 next to the `java` on PATH (openjdk-17-jdk-headless has them).
 """
 
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +35,24 @@ from bench.batch import BATCH, QUEUE_ARN, REGION, CapturingClient, batch_message
 from bench.consumer import lambda_record
 from bench.stats import machine, median, table, use_emulator_environment
 
-# Parts of DynamoDB Local's request handling, by a frame in the sampled stack (inclusive: a
-# sample counts for every part on its stack, so the rows overlap).
-PARTS = (
-    ("handling a request (the base)", "LocalDynamoDBServerHandler.handle"),
-    ("TransactWriteItems", "TransactWriteItemsDispatcher."),
-    ("  parsing expressions (ANTLR)", "org.antlr."),
-    ("  sizing the items before the write", "TransactWriteItemsFunction.getItemPayloadSize"),
-    ("  writing under the table lock", "TransactWriteItemsFunction.doWrite"),
-    ("  SQLite", "com.almworks.sqlite4java."),
-    ("PutItem", "PutItemDispatcher."),
+# Parts of DynamoDB Local's request handling: a sample counts for a part when its stack holds
+# every frame named (inclusive: a sample counts for every part on its stack, so rows overlap).
+BASE = "LocalDynamoDBServerHandler.handle"
+PARSING = "org.antlr."
+SIZING = "TransactWriteItemsFunction.getItemPayloadSize"
+WRITING = "TransactWriteItemsFunction.doWrite"
+PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("handling a request (the base)", (BASE,)),
+    ("TransactWriteItems", ("TransactWriteItemsDispatcher.",)),
+    ("  parsing expressions (ANTLR)", (PARSING,)),
+    ("  sizing the items before the write", (SIZING,)),
+    ("    parsing, to size them", (SIZING, PARSING)),
+    ("  writing under the table lock", (WRITING,)),
+    ("    parsing, to write them", (WRITING, PARSING)),
+    ("  SQLite", ("com.almworks.sqlite4java.",)),
+    ("PutItem", ("PutItemDispatcher.",)),
 )
+TIMED_ROUNDS = 50
 FRAME = re.compile(r"^\s+([\w.$<>]+)\(", re.MULTILINE)
 
 
@@ -57,7 +66,7 @@ def jdk_tool(name: str) -> str | None:
     return shutil.which(name)
 
 
-def build_transactions(count: int) -> list[dict[str, Any]]:
+def build_transactions(count: int, prefix: str = "profile") -> list[dict[str, Any]]:
     from chalicelib import BatchProcessor, ItemStore, Settings
 
     settings = Settings(table_name="bench-profile", queue_name="bench-profile-queue",
@@ -68,8 +77,28 @@ def build_transactions(count: int) -> list[dict[str, Any]]:
     with contextlib.redirect_stdout(io.StringIO()):  # the consumer's EMF lines
         for number in range(count):
             builder.process([lambda_record(m, QUEUE_ARN)
-                             for m in batch_messages("profile", number, BATCH, clock_ms)])
+                             for m in batch_messages(prefix, number, BATCH, clock_ms)])
     return capturing.transactions
+
+
+def without_conditions(transaction: dict[str, Any]) -> dict[str, Any]:
+    """The same actions with no condition: not an option for the consumer (its conditions make
+    writes idempotent and order-safe), timed as the most any shorter condition could save."""
+    actions = []
+    for action in transaction["TransactItems"]:
+        ((kind, body),) = action.items()
+        bare = {key: value for key, value in body.items()
+                if key not in ("ConditionExpression", "ReturnValuesOnConditionCheckFailure",
+                               "ExpressionAttributeNames", "ExpressionAttributeValues")}
+        expression = body.get("UpdateExpression", "")
+        for key in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+            # DynamoDB refuses names and values no expression uses.
+            used = {placeholder: value for placeholder, value in body.get(key, {}).items()
+                    if re.search(re.escape(placeholder) + r"(?!\w)", expression)}
+            if used:
+                bare[key] = used
+        actions.append({kind: bare})
+    return {**transaction, "TransactItems": actions}
 
 
 def stacks(recording: Path, jfr: str) -> list[list[str]]:
@@ -81,28 +110,34 @@ def stacks(recording: Path, jfr: str) -> list[list[str]]:
             if (frames := FRAME.findall(event))]
 
 
+def holds(frames: list[str], markers: tuple[str, ...]) -> bool:
+    return all(any(marker in frame for frame in frames) for marker in markers)
+
+
 def report(samples: list[list[str]]) -> None:
-    handling = sum(1 for frames in samples if any(PARTS[0][1] in f for f in frames))
+    handling = sum(1 for frames in samples if holds(frames, (BASE,)))
     rows = []
-    for name, marker in PARTS:
-        count = sum(1 for frames in samples if any(marker in f for f in frames))
+    for name, markers in PARTS:
+        count = sum(1 for frames in samples if holds(frames, markers))
         rows.append([name, count, 100 * count / handling if handling else float("nan")])
     print(f"\n## DynamoDB Local's CPU samples ({len(samples)} in all, {handling} handling "
           f"requests)\n")
     print(table(["part", "samples", "% of request handling"], rows))
     own = Counter(frames[0] for frames in samples
-                  if any(PARTS[0][1] in f for f in frames))
+                  if holds(frames, (BASE,)))
     print("\n## Frames with the most samples of their own (request handling)\n")
     print(table(["frame", "samples"], [[frame, n] for frame, n in own.most_common(12)]))
 
 
-def timed(action: Any, count: int) -> float:
-    seconds = []
-    for _ in range(count):
-        began = time.perf_counter()
-        action()
-        seconds.append(time.perf_counter() - began)
-    return median(seconds) * 1e3
+def timed(actions: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
+    """Median ms of each action, taking turns."""
+    seconds: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(rounds):
+        for name, action in actions.items():
+            began = time.perf_counter()
+            action()
+            seconds[name].append(time.perf_counter() - began)
+    return {name: median(values) * 1e3 for name, values in seconds.items()}
 
 
 def run(warmup: int, transactions: int) -> int:
@@ -121,7 +156,9 @@ def run(warmup: int, transactions: int) -> int:
         return 1
     assert jcmd is not None and jfr is not None
     print(f"machine: {machine()}")
-    built = iter(build_transactions(warmup + transactions + 2 * 50))
+    built = iter(build_transactions(warmup + transactions + TIMED_ROUNDS))
+    bare = iter([without_conditions(transaction)
+                 for transaction in build_transactions(warmup + TIMED_ROUNDS, "bare")])
     emulator = DynamoDBLocal(port=free_port())
     # Java itself, not under devstack's guard: the recording is dumped before it stops.
     java = subprocess.Popen(emulator.command(), cwd=emulator.working_directory(),
@@ -140,17 +177,26 @@ def run(warmup: int, transactions: int) -> int:
             def transaction() -> None:
                 client.transact_write_items(**next(built))
 
+            def bare_transaction() -> None:
+                client.transact_write_items(**next(bare))
+
             def put() -> None:
                 client.put_item(TableName="bench-profile",
                                 Item={"pk": {"S": f"item#put-{next(puts)}"}, "n": {"N": "1"}})
 
             for _ in range(warmup):
                 transaction()
+                bare_transaction()
                 put()
-            print(f"DynamoDB Local {emulator.endpoint_url}, warmed with {warmup} transactions "
-                  f"and PutItems; directly, without the proxy: the consumer's 10-message "
-                  f"transaction {timed(transaction, 50):.1f} ms, a PutItem "
-                  f"{timed(put, 50):.1f} ms (medians of 50)")
+            print(f"DynamoDB Local {emulator.endpoint_url}, warmed with {warmup} of each "
+                  f"call below\n\n## Directly, without the proxy (median of {TIMED_ROUNDS}, "
+                  f"taking turns)\n")
+            took = timed({"a PutItem": put,
+                          "the consumer's 10-message transaction": transaction,
+                          "the same without its conditions (not an option: the most "
+                          "shorter conditions could save)": bare_transaction}, TIMED_ROUNDS)
+            print(table(["call", "ms", "/ PutItem"],
+                        [[name, ms, ms / took["a PutItem"]] for name, ms in took.items()]))
             recording = Path(scratch) / "dynamodb-local.jfr"
             subprocess.run([jcmd, str(java.pid), "JFR.start", "name=profile",
                             "settings=profile"], check=True, capture_output=True)

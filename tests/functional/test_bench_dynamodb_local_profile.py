@@ -18,8 +18,10 @@ def test_a_short_profile_attributes_samples_to_the_transaction(
         pytest.skip("no JDK next to java: jcmd and jfr are missing")
     assert profile.main(["--warmup", "20", "--transactions", "60"]) == 0
     out = capsys.readouterr().out
-    timing = re.search(r"transaction ([\d.]+) ms, a PutItem ([\d.]+) ms", out)
-    assert timing is not None, out
+    took = {name: float(ms) for name, ms in re.findall(
+        r"^\| (a PutItem|the consumer's 10-message transaction|the same without its "
+        r"conditions[^|]*?) *\| +([\d.]+) \|", out, re.MULTILINE)}
+    assert len(took) == 3 and all(ms > 0 for ms in took.values()), out
     counts = {name.strip(): int(samples) for name, samples in re.findall(
         r"^\| ( *[A-Za-z][^|]*?) *\| +(\d+) \|", out, re.MULTILINE)}
     assert set(counts) >= {name.strip() for name, _ in profile.PARTS}, out
@@ -28,6 +30,8 @@ def test_a_short_profile_attributes_samples_to_the_transaction(
     assert 0 < counts["TransactWriteItems"] <= base, out
     assert counts["parsing expressions (ANTLR)"] <= counts["TransactWriteItems"] + counts[
         "PutItem"]
+    assert counts["parsing, to size them"] <= counts["sizing the items before the write"]
+    assert counts["parsing, to write them"] <= counts["writing under the table lock"]
 
 
 def test_the_transactions_are_the_consumers() -> None:
@@ -37,3 +41,27 @@ def test_the_transactions_are_the_consumers() -> None:
         actions = transaction["TransactItems"]
         assert len(actions) == 20  # an item change and its outcome for each of 10 messages
         assert {next(iter(action)) for action in actions} == {"Update", "Put"}
+
+
+def test_without_conditions_keeps_only_what_the_update_uses() -> None:
+    (transaction,) = profile.build_transactions(2)[1:]  # updates of the items just created
+    bare = profile.without_conditions(transaction)
+    assert len(bare["TransactItems"]) == len(transaction["TransactItems"])
+    for action, original in zip(bare["TransactItems"], transaction["TransactItems"],
+                                strict=True):
+        ((kind, body),) = action.items()
+        assert "ConditionExpression" not in body
+        assert "ReturnValuesOnConditionCheckFailure" not in body
+        if kind == "Put":  # the outcome record: its only name was the condition's
+            assert body == {"TableName": original["Put"]["TableName"],
+                            "Item": original["Put"]["Item"]}
+            continue
+        expression = body["UpdateExpression"]
+        assert expression == original["Update"]["UpdateExpression"]
+        assert body["Key"] == original["Update"]["Key"]
+        for key in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+            assert body[key], key
+            # Every placeholder kept is used; every one the update uses is kept.
+            assert all(placeholder in expression for placeholder in body[key])
+            assert {placeholder for placeholder in original["Update"][key]
+                    if placeholder in expression} == set(body[key])
