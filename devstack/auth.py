@@ -29,6 +29,7 @@ import datetime
 import hmac
 import re
 import secrets
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -41,6 +42,8 @@ from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
 from devstack.emulator import EMULATOR_CREDENTIALS
+
+API_KEY_ALPHABET = string.ascii_letters + string.digits
 
 # SigV4 requests are valid for 15 minutes either side of the server's clock.
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=15)
@@ -100,8 +103,11 @@ class LocalAuth:
 
     @classmethod
     def generate(cls, region: str, api_key: str | None = None) -> LocalAuth:
-        # API Gateway's generated keys are 40 URL-safe characters; any string of 20+ is allowed.
-        return cls(api_key=api_key or secrets.token_urlsafe(30), region=region)
+        # API Gateway generates 40 letters and digits ("API keys are alphanumeric string values",
+        # AWS CDK's IApiKey); any string of 20+ is allowed. Never a leading "-": a key pasted
+        # after `--api-key` would read as an option (token_urlsafe gave one in 64).
+        return cls(api_key=api_key or "".join(secrets.choice(API_KEY_ALPHABET)
+                                              for _ in range(40)), region=region)
 
     def check_api_key(self, headers: Mapping[str, str]) -> Refusal | None:
         sent = {k.lower(): v for k, v in headers.items()}.get("x-api-key", "")

@@ -143,6 +143,14 @@ def test_generated_keys_are_random_and_printed_with_the_credentials() -> None:
         assert value in banner
 
 
+def test_generated_keys_are_40_letters_and_digits_as_api_gateways_are() -> None:
+    # A key from token_urlsafe began with "-" once in 64 runs, and `--api-key KEY` then read it
+    # as an option (scripts.smoke's test failed in a clean-clone run that way).
+    keys = [LocalAuth.generate(REGION).api_key for _ in range(2000)]
+    assert all(len(key) == 40 and key.isascii() and key.isalnum() for key in keys)
+    assert len(set(keys)) == len(keys)
+
+
 def test_the_ingest_api_answers_a_missing_key_through_infras_gateway_responses() -> None:
     # infra overrides DEFAULT_4XX only: INVALID_API_KEY keeps its 403 and takes that template.
     spec = InfraTemplate().gateway_spec()
