@@ -10,8 +10,8 @@ them so that its JIT settles, then records the next --transactions with Java Fli
 (`jcmd JFR.start`, settings=profile) and prints the share of DynamoDB Local's CPU samples in each
 part of its request handling, and the slowest frames by their own time. Before that it times,
 directly (no proxy), the transaction against a PutItem and against the same actions without
-their conditions. It needs a JDK's `jcmd` and `jfr`
-next to the `java` on PATH (openjdk-17-jdk-headless has them).
+their conditions. It needs a JDK's `jcmd` and `jfr` next to the `java` on PATH
+(openjdk-17-jdk-headless has them).
 """
 
 from __future__ import annotations

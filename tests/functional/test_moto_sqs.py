@@ -117,8 +117,7 @@ queues = [
                          RedrivePolicy=json.dumps(redrive)),
 ]
 for queue in queues:
-    stock = {k: v for k, v in patched._stock_attributes(queue).items()
-             if k not in patched._COUNTS}
+    stock = {k: v for k, v in queue.attributes.items() if k not in patched._COUNTS}
     if patched._attributes_without_counts(queue) != stock:
         print(json.dumps([queue.name, stock, patched._attributes_without_counts(queue)]))
         sys.exit(1)
