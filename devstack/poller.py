@@ -34,6 +34,12 @@ from chalicelib.commands import record_stamp
 LOG = logging.getLogger("devstack.poller")
 
 Handler = Callable[[dict[str, Any], Any], Any]
+# The pause between receives while a batch gathers. A receive answers as soon as one message is
+# there, so receiving again at once cost a call per message or two at a steady rate: at 100
+# requests/s, three pollers gathering that way were about half of moto's CPU (BENCHMARKS.md 6e).
+# Lambda only promises "the maximum amount of time ... that Lambda spends gathering records"
+# (MaximumBatchingWindowInSeconds, CreateEventSourceMapping in the Lambda API Reference).
+GATHER_PAUSE_SECONDS = 0.1
 # requestId -> the consumer's recorded outcome ({"status": "applied" | "rejected", ...}) or None.
 OutcomeLookup = Callable[[str], "dict[str, Any] | None"]
 
@@ -166,7 +172,8 @@ class SqsPoller:
         return messages
 
     def receive_batch(self) -> list[dict[str, Any]]:
-        """Long-poll for a first message, then gather up to batch_size within the window."""
+        """Long-poll for a first message, then gather up to batch_size within the window,
+        receiving every GATHER_PAUSE_SECONDS (and once more when the window ends)."""
         # 1 s long polls (not 20) keep Ctrl-C responsive; the queue sees the same traffic shape.
         messages = self._receive(1, self.batch_size)
         if not messages:
@@ -176,10 +183,10 @@ class SqsPoller:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            received = self._receive(min(20, int(remaining)), self.batch_size - len(messages))
-            messages.extend(received)
-            if not received and remaining < 1:
-                time.sleep(min(remaining, 0.05))
+            self._stop.wait(min(GATHER_PAUSE_SECONDS, remaining))
+            remaining = deadline - time.monotonic()
+            messages.extend(self._receive(max(0, min(20, int(remaining))),
+                                          self.batch_size - len(messages)))
         return messages
 
     def poll_once(self) -> int:
@@ -228,8 +235,9 @@ class SqsPoller:
             for record in records:
                 # In safe mode the handler deleted what it handled before raising. (Looking
                 # that up costs a read per message: only when someone reads the log line.)
-                if LOG.isEnabledFor(logging.INFO) and self._outcome(record) is not None:
-                    self._log_done(record, " (handled, then the batch raised)")
+                outcome = self._outcome(record) if LOG.isEnabledFor(logging.INFO) else None
+                if outcome is not None:
+                    self._log_done(record, " (handled, then the batch raised)", outcome)
                 else:
                     self._log_retry(record, why)
             return
@@ -267,10 +275,17 @@ class SqsPoller:
             LOG.debug("outcome lookup failed: %s", error)
             return None
 
-    def _log_done(self, record: dict[str, Any], note: str = "") -> None:
+    def _log_done(self, record: dict[str, Any], note: str = "",
+                  outcome: dict[str, Any] | None = None) -> None:
+        """A handled (and deleted) message. Its status and reason are looked up only at DEBUG:
+        the handler logs every outcome itself (its JSON line, as on Lambda), and the lookup is a
+        DynamoDB read per message, at INFO a fifth of the pipeline's CPU at 100 requests/s
+        (BENCHMARKS.md, section 6e)."""
         if not LOG.isEnabledFor(logging.INFO):
-            return  # the outcome lookup is a DynamoDB read: only for a log line someone reads
-        outcome = self._outcome(record) or {}
+            return
+        if outcome is None and LOG.isEnabledFor(logging.DEBUG):
+            outcome = self._outcome(record)
+        outcome = outcome or {}
         reason = outcome.get("reason")
         LOG.info("[%s] %s messageId=%s%s%s", request_id_of(record),
                  outcome.get("status", "handled"), record["messageId"],

@@ -61,8 +61,12 @@ def test_commands_round_trip_exactly(pipeline: PipelineProcess) -> None:
         outcome = pipeline.outcome(request_id)
         assert outcome["status"] == "applied", (name, outcome)
         assert stored(pipeline, item_id) == ITEMS[name], name
-        for step in ("received", "enqueued", "applied"):
+        # The request's trail: the gateway's lines, the handler's own JSON line (its outcome),
+        # then the poller's (it deleted the message).
+        for step in ("received", "enqueued", "handled"):
             pipeline.wait_for_log(f"[{request_id}] {step}", timeout=10)
+        assert [line["message"] for line in consumer_log(pipeline)
+                if line["requestId"] == request_id] == ["applied"], name
 
 
 def test_exact_numbers_survive_from_the_raw_body(pipeline: PipelineProcess) -> None:
