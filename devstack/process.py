@@ -26,7 +26,8 @@ _NOT_INHERITED = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT
 
 class DevstackProcess:
     def __init__(self, log_path: Path, *args: str, env: Mapping[str, str] | None = None,
-                 store: str = MOTO) -> None:
+                 store: str = MOTO, cwd: Path = PROJECT_DIR) -> None:
+        """cwd: the checkout whose devstack and app run (bench.pipeline_cpu's baseline)."""
         self.port = free_port()
         self.emulator_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -44,13 +45,14 @@ class DevstackProcess:
         self.env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
         self.env.update(EMULATOR_CREDENTIALS)
         self.env.update({"AWS_DEFAULT_REGION": region(), "PYTHONUNBUFFERED": "1", **(env or {})})
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> DevstackProcess:
         """Start it and wait until the read API answers; RuntimeError with the log otherwise."""
         with self.log_path.open("wb") as log:
             # Its own session, so that a last-resort kill reaches its moto child too.
-            self.process = subprocess.Popen(self.command, cwd=PROJECT_DIR, env=self.env,
+            self.process = subprocess.Popen(self.command, cwd=self.cwd, env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
         deadline = time.monotonic() + timeout
