@@ -61,8 +61,13 @@ class Variant:
         return 1000 * sum(self.cpu.values()) / self.requests
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (which may hold spaces): state, ppid, ..."""
+    return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
@@ -72,7 +77,7 @@ def pipeline_processes(root: int) -> dict[str, int]:
     for entry in PROC.iterdir():
         if entry.name.isdigit():
             try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parent = int(stat_fields(int(entry.name))[1])
             except (OSError, IndexError, ValueError):
                 continue  # gone meanwhile
             children.setdefault(parent, []).append(int(entry.name))

@@ -35,8 +35,9 @@ LOG = logging.getLogger("devstack.poller")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 # The pause between receives while a batch gathers. A receive answers as soon as one message is
-# there, so receiving again at once cost a call per message or two at a steady rate: at 100
-# requests/s, three pollers gathering that way were about half of moto's CPU (BENCHMARKS.md 6e).
+# there, so receiving again at once cost a call per message or two at a steady rate (25 receives
+# for a trickle of 8 in tests/functional/test_poller_gathering.py). 0.25 s cost less CPU but
+# more latency than P4 allows (BENCHMARKS.md 6e).
 # Lambda only promises "the maximum amount of time ... that Lambda spends gathering records"
 # (MaximumBatchingWindowInSeconds, CreateEventSourceMapping in the Lambda API Reference).
 GATHER_PAUSE_SECONDS = 0.1
