@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
+import urllib3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -119,14 +119,16 @@ def test_a_request_id_header_that_is_no_uuid_is_ignored(ingest: Ingest) -> None:
 
 def test_sqs_gets_the_integrations_static_headers(ingest: Ingest,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # urllib3's pool sends every request, whether the gateway calls it or requests does.
     seen: list[dict[str, str]] = []
-    original = requests.Session.post
+    original = urllib3.HTTPConnectionPool.urlopen
 
-    def recording_post(self: requests.Session, url: str, **kwargs: Any) -> requests.Response:
+    def recording_urlopen(self: urllib3.HTTPConnectionPool, method: str, url: str,
+                          **kwargs: Any) -> Any:
         seen.append(dict(kwargs["headers"]))
-        return original(self, url, **kwargs)
+        return original(self, method, url, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "post", recording_post)
+    monkeypatch.setattr(urllib3.HTTPConnectionPool, "urlopen", recording_urlopen)
     assert post(ingest, '{"operation": "delete", "id": "1"}')[0] == 202
     [headers] = seen
     assert headers["Accept"] == "application/json"
