@@ -37,7 +37,7 @@ from devstack.dynamodb_local import (
     unavailable_reason,
 )
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
-from devstack.gateway import Ingest, handler_class
+from devstack.gateway import GatewayHTTPServer, Ingest, handler_class
 from devstack.infra import DEFAULT_TEMPLATE, PROJECT_DIR, InfraTemplate
 from devstack.poller import SqsPoller, sqs_event_config
 from devstack.resources import (
@@ -199,7 +199,8 @@ class Pipeline:
                         self.resources.queue_url, region(),
                         stage=self.stage, auth=self.auth)
         self._server = LocalDevServer(self.app, self.config, self.host, self.port,
-                                      handler_cls=handler_class(ingest, self.auth))
+                                      handler_cls=handler_class(ingest, self.auth),
+                                      server_cls=GatewayHTTPServer)
         # A short poll interval: shutdown() waits for it, and stopping should be quick.
         self._server_thread = threading.Thread(target=self._server.server.serve_forever,
                                                kwargs={"poll_interval": 0.1}, name="gateway",
