@@ -60,7 +60,7 @@ def test_concurrent_sends_keep_their_connections(caplog: pytest.LogCaptureFixtur
     threading.Thread(target=sqs.serve_forever, daemon=True).start()
     try:
         port = sqs.server_address[1]
-        ingest = Ingest(InfraTemplate().gateway_spec(), f"http://127.0.0.1:{port}/000000000000/q",
+        ingest = Ingest(InfraTemplate().gateway_spec(), f"http://127.0.0.1:{port}/local-owner/q",
                         REGION)
 
         def post(number: int) -> int:
