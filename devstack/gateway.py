@@ -130,6 +130,7 @@ class Ingest:
         # thread per client connection (the load tool holds up to 64): the pool keeps a
         # connection for each, as a session per thread did, instead of warning and reconnecting.
         target = urlsplit(queue_url)
+        self._queue_path = target.path or "/"
         self._loopback_pool = (
             urllib3.HTTPConnectionPool(target.hostname, target.port or 80,
                                        maxsize=LOOPBACK_POOL_SIZE)
@@ -204,7 +205,7 @@ class Ingest:
         if self._loopback_pool is not None:
             # No retries, as requests' default: a failed send is the client's 500 to retry.
             answer = self._loopback_pool.urlopen(
-                "POST", urlsplit(self.queue_url).path or "/", body=data,
+                "POST", self._queue_path, body=data,
                 headers=dict(request.headers), retries=False,
                 timeout=urllib3.Timeout(total=self.timeout))
             return answer.status, answer.data.decode("utf-8")
