@@ -1,9 +1,10 @@
 """The local gateway against a direct SQS SendMessage to the same emulator, in one run.
 
     .venv/bin/python -m bench.gateway [--requests 200] [--threads 8] [--blocks 3] [--no-consumer]
+                                      [--event-source process|thread]
 
-Starts `python -m devstack` (moto, free loopback ports, log level WARNING, its poller running as
-in `make run`) and sends the same valid `create` command two ways:
+Starts `python -m devstack` (moto, free loopback ports, log level WARNING, its event source
+running in its own process as in `make run`) and sends the same valid `create` command two ways:
 - gateway: `POST /SQSManager` over one keep-alive HTTP connection per client thread (validation
   against the model, the mapping template from infra/, a SigV4-signed SendMessage to moto, the
   integration response);
@@ -18,9 +19,10 @@ PurgeQueue a minute).
 
 It also prints what the gateway adds in ms (its p50 minus the direct p50): the ratio depends on
 how fast moto is at the moment, the added ms much less (BENCHMARKS.md 5). `--no-consumer` starts
-devstack without its event source, so that the gateway's own work shows apart from the poller
-and handler that share its process; that run is printed only, not written to results.json (P3
-is measured on the pipeline as `make run` starts it).
+devstack without its event source, so that the gateway's own work shows alone;
+`--event-source thread` runs the pollers and handler in the gateway's process, as devstack did
+before they got their own. Those runs are printed only, not written to results.json (P3 is
+measured on the pipeline as `make run` starts it).
 """
 
 from __future__ import annotations
@@ -111,8 +113,16 @@ def block_rate(send: Callable[[int], None], requests: int, threads: int) -> floa
     return requests / (time.perf_counter() - began)
 
 
+def running(consumer: bool, event_source: str) -> str:
+    if not consumer:
+        return "off (--no-consumer)"
+    if event_source == "process":
+        return "running in its own process, as in make run"
+    return "running in the gateway's process (--event-source thread)"
+
+
 def run(requests: int, threads: int, blocks: int, results_path: Path,
-        consumer: bool = True) -> int:
+        consumer: bool = True, event_source: str = "process") -> int:
     import boto3
 
     from devstack.process import DevstackProcess
@@ -120,14 +130,15 @@ def run(requests: int, threads: int, blocks: int, results_path: Path,
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as log_dir, DevstackProcess(
             Path(log_dir) / "devstack.log", "--log-level", "WARNING", "--queue-name", QUEUE,
-            "--dlq-name", DLQ, "--table-name", TABLE, *(() if consumer else ("--no-consumer",)),
+            "--dlq-name", DLQ, "--table-name", TABLE, "--event-source", event_source,
+            *(() if consumer else ("--no-consumer",)),
             env={"LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true"}) as devstack:
         sqs = boto3.client("sqs", endpoint_url=devstack.endpoint_url, region_name="us-west-2",
                            aws_access_key_id="bench", aws_secret_access_key="bench")
         queue_url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
         print(f"devstack {devstack.base_url} (moto {devstack.endpoint_url}); {requests} "
               f"requests per measurement, {threads} threads, {blocks} throughput blocks; "
-              f"event source {'running, as in make run' if consumer else 'off (--no-consumer)'}")
+              f"event source {running(consumer, event_source)}")
         senders = {"gateway": GatewayClient(devstack.base_url).send,
                    "direct": DirectClient(sqs, queue_url).send}
         for send in senders.values():  # warm-up: connections, code paths
@@ -165,8 +176,9 @@ def run(requests: int, threads: int, blocks: int, results_path: Path,
     verdicts = (f"gateway_latency_ratio {values['gateway_latency_ratio']:.2f} (target <= 1.3), "
                 f"gateway_throughput_ratio {values['gateway_throughput_ratio']:.2f} "
                 "(target >= 0.8)")
-    if not consumer:
-        print(f"{verdicts}; not written: P3 is measured with the event source running")
+    if not consumer or event_source != "process":
+        print(f"{verdicts}; not written: P3 is measured with the event source as make run "
+              "runs it")
         return 0
     bench_results.record(values, details, "bench.gateway", results_path)
     print(f"{verdicts}; written to {results_path}")
@@ -183,11 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-consumer", action="store_true",
                         help="devstack without its event source: the gateway's own work alone "
                              "(printed, not written to --results)")
+    parser.add_argument("--event-source", choices=("process", "thread"), default="process",
+                        help="where devstack runs the pollers and handler: their own process "
+                             "(make run's default) or the gateway's (printed, not written)")
     args = parser.parse_args(argv)
     if not (1 <= args.requests <= 2000 and 1 <= args.threads <= 64 and 1 <= args.blocks <= 10):
         parser.error("--requests 1..2000, --threads 1..64, --blocks 1..10")
     return run(args.requests, args.threads, args.blocks, args.results,
-               consumer=not args.no_consumer)
+               consumer=not args.no_consumer, event_source=args.event_source)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
                                            [--warmup 2000] [--rounds 2]
 
 On 2 cores, whether `make run STORE=dynamodb-local` keeps up with 100 requests/s (P4) is a matter
-of CPU: the pipeline process (gateway, event source, consumer), moto's server and DynamoDB Local
+of CPU: the pipeline process (the gateway), its event source process (pollers and consumer; in
+the pipeline's process before devstack/event_source.py, 0 then), moto's server and DynamoDB Local
 share the cores with the load generator and whatever else runs. Latency figures swing with that
 load; CPU time spent per request hardly does, so this is the figure to compare two versions by.
 
@@ -36,7 +37,9 @@ from devstack.dynamodb_local import DYNAMODB_LOCAL, unavailable_reason
 from devstack.process import PROJECT_DIR, DevstackProcess
 
 PROC = Path("/proc")
-PARTS = ("pipeline", "moto", "DynamoDB Local")
+PARTS = ("pipeline", "event source", "moto", "DynamoDB Local")
+# Revisions before devstack/event_source.py ran the event source in the pipeline's process.
+OPTIONAL_PARTS = {"event source"}
 DRAIN_TIMEOUT = 300.0
 
 
@@ -72,7 +75,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def pipeline_processes(root: int) -> dict[str, int]:
-    """The pipeline's process and its emulators' (not their guards), by part."""
+    """The pipeline's process, its event source's and its emulators' (not their guards)."""
     children: dict[int, list[int]] = {}
     for entry in PROC.iterdir():
         if entry.name.isdigit():
@@ -89,11 +92,13 @@ def pipeline_processes(root: int) -> dict[str, int]:
         command = (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         if "guard.py" in command:
             continue
-        if "moto_server.py" in command:
+        if "devstack.event_source" in command:
+            found["event source"] = pid
+        elif "moto_server.py" in command:
             found["moto"] = pid
         elif "DynamoDBLocal.jar" in command:
             found["DynamoDB Local"] = pid
-    missing = set(PARTS) - set(found)
+    missing = set(PARTS) - OPTIONAL_PARTS - set(found)
     if missing:
         raise RuntimeError(f"no process found for {sorted(missing)} under {root}")
     return found
@@ -175,11 +180,11 @@ def run(args: argparse.Namespace) -> list[Variant]:
 def report(variants: list[Variant], args: argparse.Namespace) -> None:
     print(f"\n## CPU per request at {args.rate:g} requests/s, {args.count:,} requests a round, "
           f"{args.rounds} round(s) (ms)\n")
-    print(table(["variant", *PARTS, "all three", "POST p50 ms", "POST p99 ms",
+    print(table(["variant", *PARTS, "all parts", "POST p50 ms", "POST p99 ms",
                  "drained after s"], [variant.row() for variant in variants]))
     if len(variants) == 2:
         baseline, current = variants
-        print(f"\ncurrent / baseline, all three: {current.total_ms() / baseline.total_ms():.2f}")
+        print(f"\ncurrent / baseline, all parts: {current.total_ms() / baseline.total_ms():.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import time
 from types import FrameType
 
+from devstack import log_format
 from devstack.auth import LocalAuth, auth_banner
 from devstack.dynamodb_local import MOTO, STORES, DynamoDBLocalUnavailable
 from devstack.emulator import PortInUseError
-from devstack.pipeline import Pipeline
+from devstack.event_source import EventSourceFailed
+from devstack.pipeline import EVENT_SOURCE_MODES, PROCESS, Pipeline
 from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, DEFAULT_TABLE, region
 
 
@@ -61,6 +62,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fifo", action="store_true",
                         help="FIFO queue and DLQ (infra's QueueType=fifo): one message group per "
                              "item, applied in request order (README \"FIFO mode\")")
+    parser.add_argument("--event-source", choices=EVENT_SOURCE_MODES, default=PROCESS,
+                        help="where the pollers and the handler run: a process of their own "
+                             "(default; on AWS, Lambda shares nothing with API Gateway) or "
+                             "threads of this one (to stop in the handler under one debugger)")
     parser.add_argument("--crash-every", type=int, default=0, metavar="N",
                         help="test hook: every Nth invocation dies mid-batch, as a Lambda "
                              "whose process dies (part handled, nothing deleted)")
@@ -69,10 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(stream=sys.stdout, level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)-7s %(name)s %(message)s")
-    for noisy in ("botocore", "urllib3", "boto3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_format.configure(args.log_level)
     signalled: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -91,10 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
         auth=LocalAuth.generate(region(), args.api_key) if args.auth else None,
         start_poller=not args.no_consumer, queue_type="fifo" if args.fifo else "standard",
-        concurrency=args.concurrency, crash_every=args.crash_every)
+        concurrency=args.concurrency, crash_every=args.crash_every,
+        event_source=args.event_source, log_level=args.log_level)
     try:
         pipeline.start()
-    except (PortInUseError, DynamoDBLocalUnavailable) as error:
+    except (PortInUseError, DynamoDBLocalUnavailable, EventSourceFailed) as error:
         print(f"sqs-manager: cannot start the pipeline: {error}", file=sys.stderr)
         return 1
     except (OSError, RuntimeError) as error:  # a port in use, the emulator not starting

@@ -13,21 +13,18 @@ clients; the table is created at the store itself.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-import sys
 import threading
 from pathlib import Path
 from types import ModuleType, TracebackType
-from typing import Any
 
 from chalice.app import Chalice
-from chalice.cli.factory import CLIFactory
 from chalice.config import Config
-from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
+from chalice.local import LocalDevServer
 
 from devstack.auth import LocalAuth
+from devstack.chalice_app import load_app
 from devstack.dynamodb_local import (
     DYNAMODB_LOCAL,
     MOTO,
@@ -37,15 +34,20 @@ from devstack.dynamodb_local import (
     unavailable_reason,
 )
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
+from devstack.event_source import (
+    EventSourceProcess,
+    EventSourceSpec,
+    make_pollers,
+    stop_pollers,
+)
 from devstack.gateway import GatewayHTTPServer, Ingest, handler_class
-from devstack.infra import DEFAULT_TEMPLATE, PROJECT_DIR, InfraTemplate
-from devstack.poller import SqsPoller, sqs_event_config
+from devstack.infra import DEFAULT_TEMPLATE, InfraTemplate
+from devstack.poller import SqsPoller
 from devstack.resources import (
     DEFAULT_DLQ,
     DEFAULT_QUEUE,
     DEFAULT_TABLE,
     Resources,
-    client,
     ensure_resources,
     fifo_name,
     region,
@@ -56,6 +58,11 @@ LOG = logging.getLogger("devstack.pipeline")
 # Lambda runs several batches of one queue at once (its SQS pollers scale out); locally a few
 # pollers do, where the store takes concurrent transactions.
 DEFAULT_POLLER_CONCURRENCY = 3
+
+# Where the event source runs (devstack/event_source.py): a process of its own, as Lambda runs
+# apart from API Gateway (`make run`), or threads of this process (one debugger sees all).
+PROCESS, THREAD = "process", "thread"
+EVENT_SOURCE_MODES = (PROCESS, THREAD)
 
 
 def poller_concurrency(table_on_moto: bool, requested: int | None) -> int:
@@ -72,28 +79,6 @@ def poller_concurrency(table_on_moto: bool, requested: int | None) -> int:
     return requested or DEFAULT_POLLER_CONCURRENCY
 
 
-def load_app(env: dict[str, str], project_dir: Path = PROJECT_DIR,
-             stage: str = "local") -> tuple[Chalice, Config, ModuleType]:
-    """Import app.py as `chalice local --stage <stage>` does; `env` wins over the stage's."""
-    factory = CLIFactory(str(project_dir), environ=os.environ)
-    if (project_dir / ".chalice" / "config.json").exists():
-        config = factory.create_config_obj(chalice_stage_name=stage)
-        stage_env = dict(config.environment_variables)
-    else:
-        config = Config(chalice_stage=stage, config_from_disk={"app_name": "sqs-manager"},
-                        default_params={"project_dir": str(project_dir)})
-        stage_env = {}
-    # app.py reads its settings at import (as in Lambda): import it afresh for this env.
-    sys.modules.pop("app", None)
-    app_obj = factory.load_chalice_app({**stage_env, **env})
-    module = importlib.import_module("app")
-    if not isinstance(app_obj, LocalChalice):
-        # What chalice.local.create_local_server does: a thread-local current_request.
-        CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)
-        app_obj.__class__ = CustomLocalChalice
-    return app_obj, config, module
-
-
 class Pipeline:
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, emulator_port: int = 5000,
                  endpoint_url: str | None = None, queue_name: str = DEFAULT_QUEUE,
@@ -103,9 +88,13 @@ class Pipeline:
                  start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 5002,
                  dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None,
                  queue_type: str = "standard", concurrency: int | None = None,
-                 crash_every: int = 0) -> None:
+                 crash_every: int = 0, event_source: str = THREAD,
+                 log_level: str = "INFO") -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
+        if event_source not in EVENT_SOURCE_MODES:
+            raise ValueError(f"event_source must be one of {', '.join(EVENT_SOURCE_MODES)}, "
+                             f"not {event_source!r}")
         # infra's QueueType: "fifo" makes FIFO queues (names ending in .fifo) and the FIFO
         # request template, as the stack does with that parameter.
         self.stack_parameters = {"QueueType": queue_type}
@@ -128,14 +117,18 @@ class Pipeline:
         self.auth = auth  # API key and SigV4 required, as on AWS (devstack/auth.py)
         self.requested_concurrency = concurrency  # None: DEFAULT_POLLER_CONCURRENCY off moto
         self.crash_every = crash_every  # test hook: SqsPoller's mid-batch crashes
+        self.event_source = event_source
+        self.log_level = log_level  # the event source process's
         self.emulator: MotoServer | None = None
         self.dynamodb_emulator: DynamoDBLocal | None = None
         self.resources: Resources | None = None
         self.app: Chalice | None = None
         self.config: Config | None = None
         self.app_module: ModuleType | None = None
-        self.poller: SqsPoller | None = None  # the first of `pollers`
+        # In threads: the pollers (`poller` is the first); in a process: its handle.
+        self.poller: SqsPoller | None = None
         self.pollers: list[SqsPoller] = []
+        self.event_source_process: EventSourceProcess | None = None
         self._server: LocalDevServer | None = None
         self._server_thread: threading.Thread | None = None
         self._saved_environ: dict[str, str] | None = None
@@ -198,60 +191,54 @@ class Pipeline:
         ingest = Ingest(infra.gateway_spec(parameters=self.stack_parameters),
                         self.resources.queue_url, region(),
                         stage=self.stage, auth=self.auth)
+        spec = EventSourceSpec(
+            app_env=env, stage=self.stage, endpoint_url=self.endpoint_url,
+            queue_url=self.resources.queue_url, queue_arn=self.resources.queue_arn,
+            max_receive_count=self.resources.max_receive_count,
+            pollers=poller_concurrency(self.dynamodb_endpoint_url is None,
+                                       self.requested_concurrency),
+            honour_batch_item_failures=self.honour_batch_item_failures,
+            visibility_timeout=self.visibility_timeout, crash_every=self.crash_every)
+        if self.start_poller and self.event_source == PROCESS:
+            # It imports the app (about a second) while the gateway starts.
+            self.event_source_process = EventSourceProcess(spec, self.log_level).launch()
         self._server = LocalDevServer(self.app, self.config, self.host, self.port,
                                       handler_cls=handler_class(ingest, self.auth),
                                       server_cls=GatewayHTTPServer)
+        if self.event_source_process is not None:
+            # Bound, not serving yet: the pipeline answers once every part of it runs.
+            self.event_source_process.wait_ready()
         # A short poll interval: shutdown() waits for it, and stopping should be quick.
         self._server_thread = threading.Thread(target=self._server.server.serve_forever,
                                                kwargs={"poll_interval": 0.1}, name="gateway",
                                                daemon=True)
         self._server_thread.start()
-        if self.start_poller:
-            count = poller_concurrency(self.dynamodb_endpoint_url is None,
-                                       self.requested_concurrency)
-            self.pollers = [self._make_poller(f"sqs-poller-{n}").start() for n in range(count)]
+        if self.start_poller and self.event_source_process is None:
+            self.pollers = [poller.start() for poller in
+                            make_pollers(spec, self.app, self.config, self.app_module)]
             self.poller = self.pollers[0]
-            LOG.info("event source: %d poller(s), one batch each at a time", count)
+            LOG.info("event source (threads): %d poller(s), one batch each at a time",
+                     len(self.pollers))
         LOG.info("pipeline ready on %s (SQS %s, DynamoDB %s)", self.base_url, self.endpoint_url,
                  self.dynamodb_endpoint_url or self.endpoint_url)
 
-    def _make_poller(self, name: str = "sqs-poller") -> SqsPoller:
-        assert self.app is not None and self.app_module is not None and self.resources
-        source = sqs_event_config(self.app)
-        # Lambda's timeout for this function, from .chalice/config.json (as deployed).
-        timeout = self.config.scope(self.stage, source.name).lambda_timeout if self.config else None
-        store = getattr(self.app_module, "store", None)
-
-        def outcome(request_id: str) -> dict[str, Any] | None:
-            if store is None:
-                return None
-            try:
-                found: dict[str, Any] = store.get_outcome(request_id)
-                return found
-            except Exception:
-                return None
-
-        return SqsPoller(
-            client("sqs", self.endpoint_url), self.resources.queue_url, self.resources.queue_arn,
-            self.app_module.handle_messages, region(), batch_size=source.batch_size,
-            batching_window=source.maximum_batching_window_in_seconds,
-            honour_batch_item_failures=self.honour_batch_item_failures,
-            visibility_timeout=self.visibility_timeout, function_name=source.name,
-            function_timeout=float(timeout or 60),
-            max_receive_count=self.resources.max_receive_count, outcome_lookup=outcome,
-            name=name, crash_every=self.crash_every)
-
     def stop(self) -> None:
+        # The event source first (it finishes its batches while the gateway stops), the
+        # emulators last.
+        if self.event_source_process is not None:
+            self.event_source_process.request_stop()
         for poller in self.pollers:
             poller.request_stop()
-        for poller in self.pollers or ([self.poller] if self.poller is not None else []):
-            poller.stop()
-        self.pollers, self.poller = [], None
         if self._server is not None:
             if self._server_thread is not None and self._server_thread.is_alive():
                 self._server.shutdown()  # blocks forever unless serve_forever is running
             self._server.server.server_close()
             self._server = None
+        stop_pollers(self.pollers)
+        self.pollers, self.poller = [], None
+        if self.event_source_process is not None:
+            self.event_source_process.stop()
+            self.event_source_process = None
         # Last: the emulators outlive the parts that use them. Both stop at once.
         emulators = [e for e in (self.dynamodb_emulator, self.emulator) if e is not None]
         for emulator in emulators:

@@ -58,6 +58,11 @@ def process_table() -> dict[int, tuple[int, str]]:
     return table
 
 
+def command_of(pid: int) -> str:
+    return subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True,
+                          text=True).stdout.strip()
+
+
 def descendants(pid: int) -> set[int]:
     table = process_table()
     found: set[int] = set()
@@ -90,7 +95,8 @@ def test_sigterm_stops_every_part_within_2_s(tmp_path: Path, store: str) -> None
     assert stack.process is not None
     process = stack.process
     children = descendants(process.pid)
-    assert len(children) >= 2 * (2 if store == DYNAMODB_LOCAL else 1)  # guard + emulator each
+    # guard + emulator each, and the event source
+    assert len(children) >= 2 * (2 if store == DYNAMODB_LOCAL else 1) + 1
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)  # to the process only, as a service manager does
     code = process.wait(timeout=30)
@@ -110,6 +116,8 @@ def test_kill_9_of_the_pipeline_takes_its_emulators_down(tmp_path: Path, store: 
     assert stack.process is not None
     children = descendants(stack.process.pid)
     assert all(answers(port) for port in emulator_ports(stack))
+    # The event source (devstack/event_source.py) is one of them: it must go too.
+    assert any("devstack.event_source" in command_of(pid) for pid in children)
     try:
         os.kill(stack.process.pid, signal.SIGKILL)
         stack.process.wait(timeout=10)
@@ -172,7 +180,9 @@ def test_emulators_given_on_purpose_are_used_and_left_running(
                             store=DYNAMODB_LOCAL).start()
     try:
         assert stack.process is not None
-        assert descendants(stack.process.pid) == set()  # it started no emulator
+        # It started no emulator: its only child is its event source.
+        started = [command_of(pid) for pid in descendants(stack.process.pid)]
+        assert len(started) == 1 and "devstack.event_source" in started[0], started
         response = requests.post(f"{stack.base_url}/SQSManager", timeout=10, json={
             "operation": "put", "id": "on-purpose", "item": {"n": 1}})
         assert response.status_code == 202, response.text
