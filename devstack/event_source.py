@@ -12,7 +12,7 @@ everything in one process, for a debugger that should stop in the handler. The c
 the pipeline's standard output, in the same format. Like the emulators' guard, it runs in a
 session of its own (Ctrl-C reaches the pipeline, which stops it) and its standard input is a
 pipe from the pipeline: at end of file (the pipeline died, `kill -9` included) it stops, as it
-does on SIGTERM, after the batches in hand.
+does on SIGTERM, after the batches in hand. If it dies first, the pipeline starts a new one.
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ from devstack.dynamodb_local import (
 )
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
 from devstack.event_source import (
+    READY_TIMEOUT_SECONDS,
+    EventSourceFailed,
     EventSourceProcess,
     EventSourceSpec,
     make_pollers,
@@ -129,6 +131,9 @@ class Pipeline:
         self.poller: SqsPoller | None = None
         self.pollers: list[SqsPoller] = []
         self.event_source_process: EventSourceProcess | None = None
+        self.event_source_restarts = 0
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
         self._server: LocalDevServer | None = None
         self._server_thread: threading.Thread | None = None
         self._saved_environ: dict[str, str] | None = None
@@ -148,6 +153,7 @@ class Pipeline:
     def _start(self) -> None:
         # Loading the app sets environment variables (as `chalice local` does); stop() undoes it.
         self._saved_environ = dict(os.environ)
+        self._stopping.clear()
         os.environ.setdefault("AWS_DEFAULT_REGION", region())
         start_dynamodb_local = self.store == DYNAMODB_LOCAL and self.dynamodb_endpoint_url is None
         if start_dynamodb_local:
@@ -208,6 +214,9 @@ class Pipeline:
         if self.event_source_process is not None:
             # Bound, not serving yet: the pipeline answers once every part of it runs.
             self.event_source_process.wait_ready()
+            self._watcher = threading.Thread(target=self._watch_event_source,
+                                             name="event-source-watch", daemon=True)
+            self._watcher.start()
         # A short poll interval: shutdown() waits for it, and stopping should be quick.
         self._server_thread = threading.Thread(target=self._server.server.serve_forever,
                                                kwargs={"poll_interval": 0.1}, name="gateway",
@@ -222,7 +231,34 @@ class Pipeline:
         LOG.info("pipeline ready on %s (SQS %s, DynamoDB %s)", self.base_url, self.endpoint_url,
                  self.dynamodb_endpoint_url or self.endpoint_url)
 
+    def _watch_event_source(self) -> None:
+        """A new event source when one dies (Lambda, too, starts a new execution environment
+        when one crashes): else the gateway would accept requests that nobody consumes."""
+        while not self._stopping.is_set():
+            child = self.event_source_process
+            if child is None or child.process is None:
+                return
+            code = child.process.wait()
+            if self._stopping.is_set():
+                return
+            LOG.error("the event source exited with code %s: starting a new one (what it had "
+                      "received comes back after the visibility timeout)", code)
+            child.stop()  # reaped already: closes its pipe
+            replacement = EventSourceProcess(child.spec, self.log_level)
+            try:
+                replacement.launch().wait_ready()
+            except (OSError, EventSourceFailed) as error:
+                replacement.stop()
+                LOG.error("%s: nothing consumes the queue now; stop the pipeline and look at "
+                          "the log above", error)
+                return
+            self.event_source_restarts += 1
+            self.event_source_process = replacement
+            if self._stopping.is_set():  # stop() began meanwhile: it may not have seen it
+                replacement.stop()
+
     def stop(self) -> None:
+        self._stopping.set()
         # The event source first (it finishes its batches while the gateway stops), the
         # emulators last.
         if self.event_source_process is not None:
@@ -236,6 +272,12 @@ class Pipeline:
             self._server = None
         stop_pollers(self.pollers)
         self.pollers, self.poller = [], None
+        if self._watcher is not None:
+            # It returns once the child it waits on ends (or a replacement it was starting).
+            if self.event_source_process is not None:
+                self.event_source_process.request_stop()
+            self._watcher.join(READY_TIMEOUT_SECONDS)
+            self._watcher = None
         if self.event_source_process is not None:
             self.event_source_process.stop()
             self.event_source_process = None

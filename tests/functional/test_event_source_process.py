@@ -1,7 +1,7 @@
 """The event source in a process of its own, as `make run` runs it (devstack/event_source.py): it
 applies what the gateway enqueues while nothing polls in the gateway's process, stops on SIGTERM
-and when its pipeline's pipe closes (the pipeline died), and one that cannot start is a plain
-error instead of a pipeline that accepts requests nobody handles."""
+and when its pipeline's pipe closes (the pipeline died), is replaced when it dies, and one that
+cannot start is a plain error instead of a pipeline that accepts requests nobody handles."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from devstack import pipeline as pipeline_module
 from devstack.emulator import free_port
 from devstack.event_source import EventSourceFailed, EventSourceProcess, EventSourceSpec
 from devstack.pipeline import PROCESS, Pipeline
@@ -62,6 +63,50 @@ def test_stopping_the_pipeline_stops_the_child() -> None:
         assert pid is not None and running(pid)
     assert stack.event_source_process is None
     assert not running(pid)
+
+
+def test_an_event_source_that_dies_is_replaced(caplog: pytest.LogCaptureFixture) -> None:
+    """Killed (the OOM killer, a crash): a new one starts, and requests are still applied."""
+    with Pipeline(port=free_port(), emulator_port=free_port(), event_source=PROCESS,
+                  visibility_timeout=2) as stack:
+        assert stack.event_source_process is not None
+        first = stack.event_source_process.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while stack.event_source_restarts < 1:
+            assert time.monotonic() < deadline, "no new event source in 30 s"
+            time.sleep(0.1)
+        second = stack.event_source_process.pid
+        assert second is not None and second != first and running(second)
+        response = requests.post(f"{stack.base_url}/SQSManager", timeout=10, json={
+            "operation": "create", "id": "after-crash", "item": {"n": 2}})
+        assert response.status_code == 202, response.text
+        deadline = time.monotonic() + 20
+        while requests.get(f"{stack.base_url}/items/after-crash", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "not applied in 20 s"
+            time.sleep(0.2)
+    assert not running(second)
+    assert f"the event source exited with code {-signal.SIGKILL}" in caplog.text
+
+
+def test_a_replacement_that_cannot_start_is_said_plainly(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No restart loop: one attempt, then an error line saying nothing consumes the queue."""
+
+    class NeverReady(EventSourceProcess):
+        def wait_ready(self, timeout: float = 0) -> EventSourceProcess:
+            raise EventSourceFailed("the event source exited with code 1 before polling")
+
+    with Pipeline(port=free_port(), emulator_port=free_port(), event_source=PROCESS) as stack:
+        assert stack.event_source_process is not None and stack.event_source_process.pid
+        monkeypatch.setattr(pipeline_module, "EventSourceProcess", NeverReady)
+        os.kill(stack.event_source_process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while "nothing consumes the queue now" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text[-2000:]
+            time.sleep(0.1)
+        assert stack.event_source_restarts == 0
 
 
 def spec(resources: Resources, endpoint_url: str, **app_env: str) -> EventSourceSpec:
