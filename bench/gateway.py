@@ -42,6 +42,7 @@ from typing import Any
 
 from bench import results as bench_results
 from bench.stats import machine, median, percentile, table
+from devstack.event_source import EVENT_SOURCE_MODES, PROCESS
 
 QUEUE, DLQ, TABLE = "bench-gateway-queue", "bench-gateway-dlq", "bench-gateway-table"
 
@@ -116,13 +117,13 @@ def block_rate(send: Callable[[int], None], requests: int, threads: int) -> floa
 def running(consumer: bool, event_source: str) -> str:
     if not consumer:
         return "off (--no-consumer)"
-    if event_source == "process":
+    if event_source == PROCESS:
         return "running in its own process, as in make run"
     return "running in the gateway's process (--event-source thread)"
 
 
 def run(requests: int, threads: int, blocks: int, results_path: Path,
-        consumer: bool = True, event_source: str = "process") -> int:
+        consumer: bool = True, event_source: str = PROCESS) -> int:
     import boto3
 
     from devstack.process import DevstackProcess
@@ -176,7 +177,7 @@ def run(requests: int, threads: int, blocks: int, results_path: Path,
     verdicts = (f"gateway_latency_ratio {values['gateway_latency_ratio']:.2f} (target <= 1.3), "
                 f"gateway_throughput_ratio {values['gateway_throughput_ratio']:.2f} "
                 "(target >= 0.8)")
-    if not consumer or event_source != "process":
+    if not consumer or event_source != PROCESS:
         print(f"{verdicts}; not written: P3 is measured with the event source as make run "
               "runs it")
         return 0
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-consumer", action="store_true",
                         help="devstack without its event source: the gateway's own work alone "
                              "(printed, not written to --results)")
-    parser.add_argument("--event-source", choices=("process", "thread"), default="process",
+    parser.add_argument("--event-source", choices=EVENT_SOURCE_MODES, default=PROCESS,
                         help="where devstack runs the pollers and handler: their own process "
                              "(make run's default) or the gateway's (printed, not written)")
     args = parser.parse_args(argv)

@@ -12,8 +12,8 @@ from devstack import log_format
 from devstack.auth import LocalAuth, auth_banner
 from devstack.dynamodb_local import MOTO, STORES, DynamoDBLocalUnavailable
 from devstack.emulator import PortInUseError
-from devstack.event_source import EventSourceFailed
-from devstack.pipeline import EVENT_SOURCE_MODES, PROCESS, Pipeline
+from devstack.event_source import EVENT_SOURCE_MODES, PROCESS, EventSourceFailed
+from devstack.pipeline import Pipeline
 from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, DEFAULT_TABLE, region
 
 

@@ -35,18 +35,26 @@ from chalice.app import Chalice
 from chalice.config import Config
 
 from devstack import log_format
+from devstack.guard import parent_closed
 from devstack.infra import PROJECT_DIR
 from devstack.poller import SqsPoller, sqs_event_config
 from devstack.resources import client, region
 
 LOG = logging.getLogger("devstack.event_source")
 
+# Where the event source runs: a process of its own, as Lambda runs apart from API Gateway
+# (`make run`), or threads of the gateway's process (one debugger sees all).
+PROCESS, THREAD = "process", "thread"
+EVENT_SOURCE_MODES = (PROCESS, THREAD)
+
 READY = b"ready\n"
 # How long the pipeline waits for the child to import the app and start polling (about 1 s).
 READY_TIMEOUT_SECONDS = 60.0
-# Pollers finish the batch in hand on SIGTERM: a long poll (1 s) plus a batch. Past this, the
-# pipeline kills the child; what it had received comes back after the visibility timeout.
-STOP_TIMEOUT_SECONDS = 30.0
+# Pollers finish the batch in hand on SIGTERM: a long poll (1 s) plus a batch; the child waits
+# for them this long, and the pipeline kills the child a little later. What it had received
+# comes back after the visibility timeout.
+POLLERS_STOP_SECONDS = SqsPoller.STOP_SECONDS
+STOP_TIMEOUT_SECONDS = POLLERS_STOP_SECONDS + 5.0
 # When the pipeline is gone, its emulators go too (their guards see the same): a poller waiting
 # on one (boto3 retries a refused connection for seconds) is not waited for beyond this.
 ORPHANED_STOP_SECONDS = 1.0
@@ -103,7 +111,7 @@ def make_pollers(spec: EventSourceSpec, app: Chalice, config: Config | None,
         for n in range(spec.pollers)]
 
 
-def stop_pollers(pollers: list[SqsPoller], timeout: float = 25.0) -> None:
+def stop_pollers(pollers: list[SqsPoller], timeout: float = POLLERS_STOP_SECONDS) -> None:
     """All stop after their batch in hand: asked at once, then joined, for `timeout` seconds
     in all."""
     for poller in pollers:
@@ -192,14 +200,6 @@ class EventSourceProcess:
         self.process = None
 
 
-def parent_closed() -> bool:
-    """What the pipeline sent (it never writes): True at end of file, or stdin unusable."""
-    try:
-        return not os.read(0, 4096)
-    except OSError:
-        return True
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.event_source")
     parser.add_argument("--ready-fd", type=int, required=True,
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # The pollers are daemon threads: those still waiting when this returns end with the
         # process, and what they had received comes back after the visibility timeout.
-        stop_pollers(pollers, ORPHANED_STOP_SECONDS if orphaned else STOP_TIMEOUT_SECONDS - 5)
+        stop_pollers(pollers, ORPHANED_STOP_SECONDS if orphaned else POLLERS_STOP_SECONDS)
     return 0
 
 

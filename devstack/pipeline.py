@@ -35,7 +35,10 @@ from devstack.dynamodb_local import (
 )
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
 from devstack.event_source import (
+    EVENT_SOURCE_MODES,
+    PROCESS,
     READY_TIMEOUT_SECONDS,
+    THREAD,
     EventSourceFailed,
     EventSourceProcess,
     EventSourceSpec,
@@ -60,11 +63,6 @@ LOG = logging.getLogger("devstack.pipeline")
 # Lambda runs several batches of one queue at once (its SQS pollers scale out); locally a few
 # pollers do, where the store takes concurrent transactions.
 DEFAULT_POLLER_CONCURRENCY = 3
-
-# Where the event source runs (devstack/event_source.py): a process of its own, as Lambda runs
-# apart from API Gateway (`make run`), or threads of this process (one debugger sees all).
-PROCESS, THREAD = "process", "thread"
-EVENT_SOURCE_MODES = (PROCESS, THREAD)
 
 
 def poller_concurrency(table_on_moto: bool, requested: int | None) -> int:

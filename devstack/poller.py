@@ -107,6 +107,8 @@ def request_id_of(record: dict[str, Any]) -> str:
 class SqsPoller:
     """One poller thread, like one concurrent Lambda invocation of the event source mapping."""
 
+    STOP_SECONDS = 25.0  # how long stop() waits for the batch in hand
+
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, handler: Handler,
                  region: str, batch_size: int = 10, batching_window: float = 0,
                  honour_batch_item_failures: bool = True,
@@ -145,7 +147,7 @@ class SqsPoller:
         """Stop after the current batch (several pollers stop together: request, then join)."""
         self._stop.set()
 
-    def stop(self, timeout: float = 25.0) -> None:
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)

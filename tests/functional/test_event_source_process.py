@@ -17,8 +17,13 @@ import requests
 
 from devstack import pipeline as pipeline_module
 from devstack.emulator import free_port
-from devstack.event_source import EventSourceFailed, EventSourceProcess, EventSourceSpec
-from devstack.pipeline import PROCESS, Pipeline
+from devstack.event_source import (
+    PROCESS,
+    EventSourceFailed,
+    EventSourceProcess,
+    EventSourceSpec,
+)
+from devstack.pipeline import Pipeline
 from devstack.resources import Resources
 
 
