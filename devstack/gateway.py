@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -352,6 +353,17 @@ class GatewayHTTPServer(ThreadedHTTPServer):
     Gateway does not turn connections away like that."""
 
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up before its answer is written (a probe that timed out, a load
+        # tool stopped mid-run) is no fault of the gateway's: one line, not socketserver's
+        # traceback on stderr, which reads like a crash in the pipeline's log.
+        error = sys.exc_info()[1]
+        if isinstance(error, (BrokenPipeError, ConnectionResetError)):
+            LOG.info("client %s closed the connection before its answer was written (%s)",
+                     ":".join(map(str, client_address[:2])), type(error).__name__)
+            return
+        super().handle_error(request, client_address)
 
 
 def handler_class(ingest: Ingest, auth: LocalAuth | None = None) -> type[ChaliceRequestHandler]:
