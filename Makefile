@@ -118,14 +118,20 @@ outputs: $(STAMP)
 	$(PY) -m scripts.write_outputs --stack-name $(STACK) --stage $(STAGE)
 
 deploy: deploy-infra outputs
+	$(PY) -m scripts.bytecode
 	$(VENV)/bin/chalice deploy --stage $(STAGE)
 
 # Path 2: one stack, Chalice's template merged with the built extension (its Deployment named
 # by a content hash, so every change of the ingest API is published).
+# Both paths first compile chalicelib/ into checked-hash .pyc files that the package carries:
+# Lambda's /var/task is read-only, and it would compile them at every cold start
+# (scripts/bytecode.py).
 package: $(STAMP)
 	rm -rf build/package
 	$(PY) -m scripts.deployment_hash build/extension.yaml
+	$(PY) -m scripts.bytecode
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template build/extension.yaml build/package
+	$(PY) -m scripts.bytecode --package build/package/deployment.zip
 
 # After a deploy: check the stack end to end (scripts/smoke.py; reads signed with your AWS
 # credentials). SMOKE_ARGS="--read-url URL --api-key KEY" overrides what the stack outputs give.

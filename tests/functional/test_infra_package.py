@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-from scripts import deployment_hash
+from scripts import bytecode, deployment_hash
 from scripts.cfn_yaml import load_template
 from tests import iam_policies
 
@@ -38,7 +40,10 @@ def run_chalice_package(project: Path, outdir: Path, *extra: str) -> None:
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outdir = tmp_path_factory.mktemp("package")
     built = deployment_hash.write(tmp_path_factory.mktemp("build") / "extension.yaml")
+    assert bytecode.compile_for_lambda()  # as `make package` does, before and after
     run_chalice_package(ROOT, outdir, "--merge-template", str(built))
+    assert bytecode.add_to_package(outdir / "deployment.zip") == [
+        "chalice/__pycache__/__init__.cpython-311.pyc", "chalice/__pycache__/app.cpython-311.pyc"]
     return outdir
 
 
@@ -164,3 +169,39 @@ def test_both_paths_name_the_functions_alike_and_trace_them(merged: dict[str, An
     read_api = resources["RestAPI"]["Properties"]
     assert read_api["TracingEnabled"] is True
     assert "${ReadApiAccessLogGroup}" in read_api["AccessLogSetting"]["DestinationArn"]["Fn::Sub"]
+
+
+def test_the_package_carries_a_checked_hash_pyc_of_every_module_but_app(
+        packaged: Path) -> None:
+    # Lambda cannot write .pyc files in /var/task: without these it compiles chalice/app.py and
+    # chalicelib at every cold start (scripts/bytecode.py). Each must match the source shipped
+    # beside it, and be readable by Lambda's runtime user.
+    with zipfile.ZipFile(packaged / "deployment.zip") as package:
+        names = set(package.namelist())
+        modules = sorted(n for n in names if n.endswith(".py") and n != "app.py")
+        assert {"chalicelib/store.py", "chalice/app.py"} <= set(modules)
+        for module in modules:
+            pyc_path = bytecode.pyc_name(module)
+            assert (package.getinfo(pyc_path).external_attr >> 16) & 0o444 == 0o444, pyc_path
+            pyc = package.read(pyc_path)
+            assert pyc[:4] == importlib.util.MAGIC_NUMBER, module
+            flags = int.from_bytes(pyc[4:8], "little")
+            assert flags == 0b11, f"{module}: not a checked-hash .pyc (flags {flags:#b})"
+            assert pyc[8:16] == importlib.util.source_hash(package.read(module)), module
+
+
+def test_unpacked_as_lambda_does_python_uses_those_pyc_files(packaged: Path,
+                                                             tmp_path: Path) -> None:
+    # extractall gives every file a new time, which a timestamp-checked .pyc would not survive;
+    # -B: nothing can be written, as in /var/task. -v says where each module's code came from.
+    with zipfile.ZipFile(packaged / "deployment.zip") as package:
+        package.extractall(tmp_path)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TABLE_NAME": "t",
+           "QUEUE_NAME": "q", "AWS_DEFAULT_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "y", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    result = subprocess.run([sys.executable, "-B", "-v", "-c", "import app"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for module in ("chalice/app.py", "chalicelib/store.py", "chalicelib/batch.py"):
+        assert f"code object from '{tmp_path / bytecode.pyc_name(module)}'" in result.stderr, (
+            module)
