@@ -7,7 +7,11 @@ warm-up run first so every scenario finds its .pyc files, as Lambda's runtime bo
 times the scenario's code inside the process, plus the whole process from fork to exit. Scenarios
 run round-robin so that drift in the machine's speed hits them alike. The environment is what
 Lambda gives: TABLE_NAME, QUEUE_NAME, a region and dummy credentials; AWS_ENDPOINT_URL names a
-closed loopback port, and nothing connects at import anyway.
+closed loopback port, and nothing connects at import anyway. Three more scenarios import the
+app as Lambda does: from a copy of what the deployment package holds, with -B, since /var/task
+is read-only and nothing compiled there is kept; without any .pyc of the package's code (Chalice
+alone), and with the checked-hash .pyc that `make deploy` and `make package` ship
+(scripts/bytecode.py).
 
 Part 2 times validating one typical command (already parsed, as the consumer does) with
 chalicelib.schema.errors, jsonschema's Draft4Validator and a fastjsonschema compiled validator.
@@ -23,11 +27,13 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -38,6 +44,7 @@ from typing import Any
 from bench import importtime
 from bench import results as bench_results
 from bench.stats import machine, median, percentile, table
+from scripts import bytecode
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = PROJECT_DIR / "chalicelib" / "command.schema.json"
@@ -78,11 +85,44 @@ _FASTJSONSCHEMA = ("import fastjsonschema\n"
                    "validate = fastjsonschema.compile(schema); validate(doc)\n")
 
 
+AS_ON_LAMBDA = "import app, as on Lambda (no .pyc)"
+AS_ON_LAMBDA_PATH_1 = "import app, as on Lambda (chalicelib .pyc: make deploy)"
+AS_ON_LAMBDA_PATH_2 = "import app, as on Lambda (all .pyc: make package)"
+NO_PYC, LIBRARY_PYC, ALL_PYC = "no-pyc", "chalicelib-pyc", "all-pyc"
+
+
+def lambda_layout(where: Path, pyc: str) -> Path:
+    """What `chalice package` puts in the zip and Lambda unpacks into /var/task: app.py, chalice/
+    app.py and __init__.py (sources only), chalicelib/. With the .pyc files that each deploy
+    path ships (scripts/bytecode.py): none (Chalice alone), chalicelib's (`make deploy`), or
+    chalice/'s too (`make package`). The scenario runs with -B there: /var/task is read-only,
+    so every cold start compiles what has no .pyc."""
+    import chalice  # the installed one, as Chalice's packager copies it
+
+    where.mkdir(parents=True)
+    shutil.copy2(PROJECT_DIR / "app.py", where / "app.py")
+    (where / "chalice").mkdir()
+    for name in ("app.py", "__init__.py"):
+        shutil.copy2(Path(chalice.__file__).parent / name, where / "chalice" / name)
+        if pyc == ALL_PYC:
+            target = where / bytecode.pyc_name(f"chalice/{name}")
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(bytecode.checked_hash_pyc(
+                (where / "chalice" / name).read_bytes(), f"chalice/{name}"))
+    shutil.copytree(PROJECT_DIR / "chalicelib", where / "chalicelib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    if pyc != NO_PYC and not bytecode.compile_for_lambda(where / "chalicelib"):
+        raise RuntimeError(f"could not compile {where / 'chalicelib'}")
+    return where
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     code: str
     needs_fastjsonschema: bool = False
+    # Run in a copy of the deployment package's code, with -B: see lambda_layout().
+    layout: str | None = None
 
 
 def scenarios() -> list[Scenario]:
@@ -92,6 +132,9 @@ def scenarios() -> list[Scenario]:
         Scenario('boto3.client("dynamodb")', 'import boto3; boto3.client("dynamodb")'),
         Scenario('boto3.resource("dynamodb")', 'import boto3; boto3.resource("dynamodb")'),
         Scenario("import app (as shipped)", "import app"),
+        Scenario(AS_ON_LAMBDA, "import app", layout=NO_PYC),
+        Scenario(AS_ON_LAMBDA_PATH_1, "import app", layout=LIBRARY_PYC),
+        Scenario(AS_ON_LAMBDA_PATH_2, "import app", layout=ALL_PYC),
         Scenario("validator: chalicelib/schema.py", _READ_SCHEMA + _DOC + _CHALICELIB_SCHEMA),
         Scenario("validator: jsonschema Draft4Validator", _READ_SCHEMA + _DOC + _JSONSCHEMA),
         Scenario("validator: fastjsonschema.compile", _READ_SCHEMA + _DOC + _FASTJSONSCHEMA,
@@ -132,14 +175,20 @@ def lambda_environment() -> dict[str, str]:
     }
 
 
-def run_once(scenario: Scenario, deps_dir: Path | None) -> tuple[float, float, int]:
+def run_once(scenario: Scenario, deps_dir: Path | None,
+             layouts: Mapping[str, Path] | None = None) -> tuple[float, float, int]:
     code = scenario.code
     if scenario.needs_fastjsonschema and deps_dir is not None:
         # Appended, so it is searched last and costs the other imports nothing.
         code = f"import sys; sys.path.append({str(deps_dir)!r})\n" + code
+    cwd, flags = PROJECT_DIR, ["-E", "-s"]
+    if scenario.layout is not None:
+        if layouts is None or scenario.layout not in layouts:
+            raise ValueError(f"{scenario.name}: no {scenario.layout} layout was built")
+        cwd, flags = layouts[scenario.layout], [*flags, "-B"]
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-E", "-s", "-c", RUNNER, code], cwd=PROJECT_DIR,
+        [sys.executable, *flags, "-c", RUNNER, code], cwd=cwd,
         env=lambda_environment(), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
         check=False)
     process_seconds = time.perf_counter() - started
@@ -254,9 +303,22 @@ def report_ratio(samples: dict[str, Samples], rounds: int, results_path: Path) -
     print(f"\ncold_start_ratio = import app / (import boto3 + one DynamoDB client) = "
           f"{median(app) * 1e3:.1f} / {median(base) * 1e3:.1f} ms = {ratio:.3f} "
           f"(median of per-round ratios {paired:.3f}; target <= 1.1)")
+    # On Lambda the package's code has no .pyc unless it ships one: the same ratio as there.
+    as_on_lambda = {}
+    for name in (AS_ON_LAMBDA, AS_ON_LAMBDA_PATH_1, AS_ON_LAMBDA_PATH_2):
+        if samples.get(name) and samples[name].seconds:
+            seconds = samples[name].seconds
+            as_on_lambda[name] = median(seconds) / median(base)
+            print(f"{name} / (import boto3 + one DynamoDB client) = "
+                  f"{median(seconds) * 1e3:.1f} / {median(base) * 1e3:.1f} ms = "
+                  f"{as_on_lambda[name]:.3f} (median of per-round ratios "
+                  f"{median([a / b for a, b in zip(seconds, base, strict=True)]):.3f})")
     bench_results.record({"cold_start_ratio": ratio}, {
         "rounds": rounds, "import_app_ms": median(app) * 1e3,
         "boto3_and_client_ms": median(base) * 1e3, "paired_ratio": paired,
+        "ratio_as_on_lambda_no_pyc": as_on_lambda.get(AS_ON_LAMBDA),
+        "ratio_as_on_lambda_make_deploy": as_on_lambda.get(AS_ON_LAMBDA_PATH_1),
+        "ratio_as_on_lambda_make_package": as_on_lambda.get(AS_ON_LAMBDA_PATH_2),
         "load_average_at_end": list(os.getloadavg())}, "bench.cold_start", results_path)
 
 
@@ -303,8 +365,10 @@ def main(argv: list[str] | None = None) -> int:
 
     chosen = [s for s in scenarios() if fast_available or not s.needs_fastjsonschema]
     samples = {s.name: Samples() for s in chosen}
+    layouts_dir = Path(tempfile.mkdtemp(prefix="sqs-manager-lambda-layout-"))
+    layouts = {pyc: lambda_layout(layouts_dir / pyc, pyc) for pyc in (NO_PYC, LIBRARY_PYC, ALL_PYC)}
     for scenario in chosen:  # warm-up: writes .pyc files, fills the page cache
-        run_once(scenario, deps_dir)
+        run_once(scenario, deps_dir, layouts)
     deadline = time.monotonic() + args.max_seconds
     rounds = 0
     for _ in range(args.repeat):
@@ -312,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stopped after {rounds} rounds: --max-seconds reached")
             break
         for scenario in chosen:
-            seconds, process_seconds, maxrss = run_once(scenario, deps_dir)
+            seconds, process_seconds, maxrss = run_once(scenario, deps_dir, layouts)
             sample = samples[scenario.name]
             sample.seconds.append(seconds)
             sample.process_seconds.append(process_seconds)
@@ -328,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                      median(sample.process_seconds) * 1e3,
                      max(sample.maxrss_kb) / 1024])
     print(table(["scenario", "median", "p90", "whole process median", "max RSS MB"], rows))
+    shutil.rmtree(layouts_dir, ignore_errors=True)
     report_ratio(samples, rounds, args.results)
     if args.importtime_runs > 0:
         report_modules(args.importtime_runs)
