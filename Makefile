@@ -13,6 +13,7 @@ STAMP := $(VENV)/.installed
 # --native-tls: the system's certificates, as pip uses (uv's own list lacks a proxy's CA).
 UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
+UV_INSTALL := $(UV) pip install --quiet --native-tls --compile-bytecode
 # checkov pins boto3 exactly, against our boto3/moto: it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
@@ -31,7 +32,7 @@ venv: $(STAMP)
 $(STAMP): requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip install --quiet --native-tls --compile-bytecode --python $(PY) \
+	$(UV_INSTALL) --python $(PY) \
 		-r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
@@ -39,7 +40,7 @@ checkov-venv: $(CHECKOV_STAMP)
 
 $(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt $(STAMP)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(UV) pip install --quiet --native-tls --compile-bytecode --python $(CHECKOV_VENV)/bin/python \
+	$(UV_INSTALL) --python $(CHECKOV_VENV)/bin/python \
 		-r requirements-checkov.txt -c constraints-checkov.txt
 	touch $(CHECKOV_STAMP)
 

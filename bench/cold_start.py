@@ -104,15 +104,12 @@ def lambda_layout(where: Path, pyc: str) -> Path:
     (where / "chalice").mkdir()
     for name in ("app.py", "__init__.py"):
         shutil.copy2(Path(chalice.__file__).parent / name, where / "chalice" / name)
-        if pyc == ALL_PYC:
-            target = where / bytecode.pyc_name(f"chalice/{name}")
-            target.parent.mkdir(exist_ok=True)
-            target.write_bytes(bytecode.checked_hash_pyc(
-                (where / "chalice" / name).read_bytes(), f"chalice/{name}"))
     shutil.copytree(PROJECT_DIR / "chalicelib", where / "chalicelib",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    if pyc != NO_PYC and not bytecode.compile_for_lambda(where / "chalicelib"):
-        raise RuntimeError(f"could not compile {where / 'chalicelib'}")
+    compiled = {NO_PYC: [], LIBRARY_PYC: ["chalicelib"], ALL_PYC: ["chalicelib", "chalice"]}[pyc]
+    for directory in compiled:
+        if not bytecode.compile_for_lambda(where / directory):
+            raise RuntimeError(f"could not compile {where / directory}")
     return where
 
 
