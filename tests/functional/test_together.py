@@ -6,6 +6,7 @@ nothing behind (DynamoDB API Reference, TransactWriteItems: "an all-or-nothing o
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 import uuid
@@ -15,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -190,13 +192,22 @@ def test_fifo_groups_that_start_with_one_item_are_not_combined(
 
 
 def test_more_writes_than_one_transaction_takes_are_split(
-        consumer_store: ItemStore, store: ItemStore, proxy: FaultProxy,
-        consumer_settings: Settings) -> None:
+        store: ItemStore, proxy: FaultProxy, consumer_settings: Settings,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The split is tested here, not the 2 s read timeout. One CI run on four workers found the
+    # first (100-action) transaction failed and the second (6) applied; moto takes 0.3-0.5 s
+    # for it here, so a timeout on a loaded machine is the likely cause, and falling back to one
+    # write at a time is then the designed result. The consumer never sends one this large
+    # (BATCH_SIZE 10 in app.py). Its debug line, printed on failure, says what the error was.
+    caplog.set_level(logging.DEBUG, logger="sqs_manager.store")
+    patient = ItemStore(boto3.client(
+        "dynamodb", endpoint_url=proxy.url, region_name=REGION,
+        config=client_config().merge(Config(read_timeout=60))), consumer_settings)
     prefix = uuid.uuid4().hex[:8]
     count = MAX_WRITES_TOGETHER + 3
     writes = [(Command("create", f"{prefix}-{n}", {"n": n}), Stamp(1, f"{prefix}-r{n}"))
               for n in range(count)]
-    done = consumer_store.apply_together(writes)
+    done = patient.apply_together(writes)
     assert sorted(done) == list(range(count))
     assert dict(proxy.calls) == {"TransactWriteItems": 2}
     assert store.get_item(f"{prefix}-{count - 1}")["n"] == count - 1
