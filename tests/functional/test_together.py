@@ -32,6 +32,7 @@ from chalicelib import (
 from chalicelib.batch import CONDITION_RETRIES, single_message_event
 from chalicelib.commands import REQUEST_ID, REQUEST_TIME_EPOCH, Command
 from chalicelib.store import MAX_WRITES_TOGETHER, client_config
+from chalicelib.store import logger as store_logger
 from devstack.dynamodb_local import MOTO
 from devstack.faults import SERVER_ERROR_AFTER, Fault, FaultProxy
 from devstack.resources import Resources
@@ -56,11 +57,17 @@ def consumer_settings(settings: Settings, backend: str) -> Settings:
                    batch_concurrency=1 if backend == MOTO else 10)
 
 
+def store_behind(proxy: FaultProxy, settings: Settings, config: Config | None = None
+                 ) -> ItemStore:
+    """The consumer's store, its calls through the proxy; the production client settings."""
+    config = client_config() if config is None else client_config().merge(config)
+    return ItemStore(boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION,
+                                  config=config), settings)
+
+
 @pytest.fixture
 def consumer_store(proxy: FaultProxy, consumer_settings: Settings) -> ItemStore:
-    client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION,
-                          config=client_config())
-    return ItemStore(client, consumer_settings)
+    return store_behind(proxy, consumer_settings)
 
 
 def record(body: dict[str, Any] | str, request_id: str, epoch_ms: int, settings: Settings,
@@ -199,10 +206,8 @@ def test_more_writes_than_one_transaction_takes_are_split(
     # for it here, so a timeout on a loaded machine is the likely cause, and falling back to one
     # write at a time is then the designed result. The consumer never sends one this large
     # (BATCH_SIZE 10 in app.py). Its debug line, printed on failure, says what the error was.
-    caplog.set_level(logging.DEBUG, logger="sqs_manager.store")
-    patient = ItemStore(boto3.client(
-        "dynamodb", endpoint_url=proxy.url, region_name=REGION,
-        config=client_config().merge(Config(read_timeout=60))), consumer_settings)
+    caplog.set_level(logging.DEBUG, logger=store_logger.name)
+    patient = store_behind(proxy, consumer_settings, Config(read_timeout=60))
     prefix = uuid.uuid4().hex[:8]
     count = MAX_WRITES_TOGETHER + 3
     writes = [(Command("create", f"{prefix}-{n}", {"n": n}), Stamp(1, f"{prefix}-r{n}"))
