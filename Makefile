@@ -108,7 +108,7 @@ LOAD_ARGS ?=
 load: $(STAMP)
 	$(PY) -m bench.load $(LOAD_ARGS)
 
-# --- AWS (never run by the tests; see README "Deployment") ---------------------------------
+# --- AWS (never run by the tests; see docs/deployment.md) ----------------------------------
 # Path 1: the extension as its own stack, its outputs into .chalice/config.json, `chalice deploy`.
 deploy-infra: $(STAMP)
 	mkdir -p build

@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="with --auth: this API key instead of a random one")
     parser.add_argument("--fifo", action="store_true",
                         help="FIFO queue and DLQ (infra's QueueType=fifo): one message group per "
-                             "item, applied in request order (README \"FIFO mode\")")
+                             "item, applied in request order (docs/how-it-works.md, \"FIFO mode\")")
     parser.add_argument("--event-source", choices=EVENT_SOURCE_MODES, default=PROCESS,
                         help="where the pollers and the handler run: a process of their own "
                              "(default; on AWS, Lambda shares nothing with API Gateway) or "

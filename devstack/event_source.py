@@ -3,7 +3,7 @@ in a process of their own (what `make run` does) or in threads of the gateway's 
 
 On AWS, API Gateway and the function share nothing. In one Python process the pollers and the
 handler took the interpreter's lock from the gateway whenever batches ran, and the gateway's
-latency showed it (BENCHMARKS.md 5). So `python -m devstack` starts
+latency showed it (docs/benchmarks.md, P3). So `python -m devstack` starts
 
     python -m devstack.event_source --ready-fd N --log-level L SPEC_JSON
 

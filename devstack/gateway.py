@@ -126,7 +126,7 @@ class Ingest:
         self._local = threading.local()  # one requests.Session per gateway thread
         # To an emulator on loopback: one urllib3 pool, shared by the gateway's threads
         # (thread-safe). No proxy or CA settings apply there, and it costs about 0.4 ms less per
-        # request than a requests.Session (BENCHMARKS.md 5). Anything else, AWS say, goes
+        # request than a requests.Session (docs/benchmarks.md, P3). Anything else, AWS say, goes
         # through requests, which honours HTTPS_PROXY and REQUESTS_CA_BUNDLE. The server runs a
         # thread per client connection (the load tool holds up to 64): the pool keeps a
         # connection for each, as a session per thread did, instead of warning and reconnecting.
@@ -349,7 +349,7 @@ class GatewayHTTPServer(ThreadedHTTPServer):
     """Chalice's local server (a thread per connection) with a listen backlog fit for a load
     tool. socketserver's default of 5 let the kernel drop connection attempts when more clients
     connected at once than the accept loop took in, and each dropped SYN costs the client a 1 s
-    retransmit: 7 listen overflows and a 1.18 s POST in a 150/s run (BENCHMARKS.md 6). API
+    retransmit: 7 listen overflows and a 1.18 s POST in a 150/s run (docs/benchmarks.md, P4). API
     Gateway does not turn connections away like that."""
 
     request_queue_size = 128

@@ -1,6 +1,7 @@
 """The reference for in-order results: an item as applying requests one by one, in the order API
-Gateway stamped them, leaves it (README "In-order results"). Shared by the property tests
-(tests/functional/test_in_order.py) and the reliability runs (bench/reliability.py)."""
+Gateway stamped them, leaves it (docs/how-it-works.md, "In-order results"). Shared by the
+property tests (tests/functional/test_in_order.py) and the reliability runs
+(bench/reliability.py)."""
 
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ Queue.approximate_number_of_messages = property(  # type: ignore[assignment]
 # Speed, so that a backlog does not slow the queue down (SQS does not): moto checked each
 # received message's retention by computing every queue attribute, each a walk of the whole
 # queue, and read the clock through datetime for every message in every walk. A receive of 10
-# at a depth of 500 took 0.5 s, and 2.6 s at 2,000 (BENCHMARKS.md, section 6b).
+# at a depth of 500 took 0.5 s, and 2.6 s at 2,000 (docs/benchmarks.md, decisions).
 Message.visible = property(_visible)  # type: ignore[assignment]
 Message.delayed = property(_delayed)  # type: ignore[assignment]
 SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]

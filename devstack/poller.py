@@ -37,7 +37,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 # The pause between receives while a batch gathers. A receive answers as soon as one message is
 # there, so receiving again at once cost a call per message or two at a steady rate (25 receives
 # for a trickle of 8 in tests/functional/test_poller_gathering.py). 0.25 s cost less CPU but
-# more latency than P4 allows (BENCHMARKS.md 6e).
+# more latency than P4 allows (docs/benchmarks.md, decisions).
 # Lambda only promises "the maximum amount of time ... that Lambda spends gathering records"
 # (MaximumBatchingWindowInSeconds, CreateEventSourceMapping in the Lambda API Reference).
 GATHER_PAUSE_SECONDS = 0.1
@@ -283,7 +283,7 @@ class SqsPoller:
         """A handled (and deleted) message. Its status and reason are looked up only at DEBUG:
         the handler logs every outcome itself (its JSON line, as on Lambda), and the lookup is a
         DynamoDB read per message, at INFO a fifth of the pipeline's CPU at 100 requests/s
-        (BENCHMARKS.md, section 6e)."""
+        (docs/benchmarks.md, decisions)."""
         if not LOG.isEnabledFor(logging.INFO):
             return
         if outcome is None and LOG.isEnabledFor(logging.DEBUG):

@@ -4,7 +4,7 @@ cold start.
 Lambda unpacks the package into /var/task, which is read-only: Python cannot write the .pyc it
 compiles there, so without one in the package every new execution environment compiles each
 module again (chalice/app.py and chalicelib/ together about 45 ms here, against about 300 ms for
-the rest of `import app`: BENCHMARKS.md section 1c). Chalice's packager ships chalicelib/ as it
+the rest of `import app`: docs/benchmarks.md, P1). Chalice's packager ships chalicelib/ as it
 finds it, __pycache__ included, but a .pyc that checks its source's timestamp never matches:
 Chalice dates every zip entry 1980-01-01. A checked-hash .pyc (PEP 552) holds a hash of
 its source instead: valid wherever the source is the same, whatever its timestamp, and compiled

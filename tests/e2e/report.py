@@ -1,4 +1,4 @@
-"""Figures a test prints to the terminal even when output is captured (RELIABILITY.md quotes
+"""Figures a test prints to the terminal even when output is captured (docs/reliability.md quotes
 them from `make test`'s log)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """R1 and R2 of the reliability issue, CI-sized: the same runs as `python -m bench.reliability`
-(RELIABILITY.md has the full-size figures), on the pipeline process with DynamoDB Local."""
+(docs/reliability.md has the full-size figures), on the pipeline process with DynamoDB Local."""
 
 from __future__ import annotations
 

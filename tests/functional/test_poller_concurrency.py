@@ -27,7 +27,7 @@ def concurrent_pipeline(dynamodb_local: DynamoDBLocal) -> Iterator[Pipeline]:
     name = f"concurrency-{uuid.uuid4().hex[:8]}"
     # Three batches at once, each on 3 threads: concurrent enough to interleave batches, gentle
     # enough for DynamoDB Local on a shared 2-core machine (30 concurrent transactions there
-    # exceed the consumer's 2 s read timeout under load; see BENCHMARKS.md).
+    # exceed the consumer's 2 s read timeout under load; see docs/limits.md).
     saved = os.environ.get("BATCH_CONCURRENCY")
     os.environ["BATCH_CONCURRENCY"] = "3"
     with Pipeline(port=free_port(), emulator_port=free_port(), store=DYNAMODB_LOCAL,

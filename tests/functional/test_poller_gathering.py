@@ -1,5 +1,5 @@
 """The local event source's cost per batch, against moto over HTTP: how often it receives while a
-batch gathers, and when it reads outcomes for its log lines (BENCHMARKS.md, section 6e)."""
+batch gathers, and when it reads outcomes for its log lines (docs/benchmarks.md, decisions)."""
 
 from __future__ import annotations
 
