@@ -39,11 +39,13 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from bench import results as bench_results
-from bench.consumer import Message, lambda_record
-from bench.stats import machine, median, percentile, table, use_emulator_environment
+from bench.consumer import Message, lambda_record, use_emulator_environment
+from bench.output import machine, table
+from bench.stats import percentile
 
 REGION = "us-west-2"
 BATCH = 10

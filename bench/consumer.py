@@ -31,9 +31,11 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any, cast
 
-from bench.stats import machine, median, percentile, table, use_emulator_environment
+from bench.output import machine, table
+from bench.stats import percentile
 from chalicelib.store import ITEM_PREFIX, REQUEST_PREFIX
 from devstack.poller import lambda_record as poller_lambda_record
 
@@ -41,6 +43,16 @@ WRITES_PER_ITEM = 8
 BATCH_SIZE = 10
 DUPLICATE_FRACTION = 0.10
 REGION = "us-west-2"
+
+
+def use_emulator_environment(region: str, log_level: str) -> None:
+    """Dummy credentials (only emulators are ever talked to), the region, the consumer's log
+    level; set before the consumer's modules read them."""
+    from devstack.emulator import EMULATOR_CREDENTIALS
+
+    os.environ.update(EMULATOR_CREDENTIALS)
+    os.environ.update({"AWS_DEFAULT_REGION": region, "AWS_EC2_METADATA_DISABLED": "true",
+                       "LOG_LEVEL": log_level})
 
 
 # -- the messages ----------------------------------------------------------------------------------

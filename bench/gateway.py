@@ -38,10 +38,12 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from bench import results as bench_results
-from bench.stats import machine, median, percentile, table
+from bench.output import machine, table
+from bench.stats import percentile
 from devstack.event_source import EVENT_SOURCE_MODES, PROCESS
 
 QUEUE, DLQ, TABLE = "bench-gateway-queue", "bench-gateway-dlq", "bench-gateway-table"

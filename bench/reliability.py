@@ -41,7 +41,7 @@ from typing import Any
 
 import requests
 
-from bench.stats import machine, table
+from bench.output import machine, table
 from bench.workload import (
     GATEWAY_INVALID,
     Accounting,

@@ -1,80 +1,18 @@
-"""Small helpers shared by the benchmarks: percentiles, a plain-text table, the machine."""
+"""Percentiles for the benchmarks: the standard library's, with an empty or one-value sample
+handled (statistics.quantiles wants two values). Medians: statistics.median directly."""
 
 from __future__ import annotations
 
 import math
-import os
-import platform
-import sys
+import statistics
 from collections.abc import Sequence
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (fraction in 0..1) of a non-empty sequence."""
+    """The `fraction` (0.01..0.99) percentile, interpolated between the values as numpy's
+    default does (statistics' "inclusive" method); NaN when there are none."""
     if not values:
         return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def median(values: Sequence[float]) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A Markdown table (it reads as plain text too), numbers right-aligned."""
-    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    numeric = [all(_is_number(row[i]) for row in rows) and bool(rows)
-               for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric,
-                                                                          strict=True)]
-        return "| " + " | ".join(parts) + " |"
-
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2))
-                          for w, num in zip(widths, numeric, strict=True)) + "|"
-    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "-"
-        if abs(value) >= 100:
-            return f"{value:,.0f}"
-        if abs(value) >= 10:
-            return f"{value:.1f}"
-        return f"{value:.2f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
-
-
-def use_emulator_environment(region: str, log_level: str) -> None:
-    """Dummy credentials (only emulators are ever talked to), the region, the consumer's log
-    level; set before the consumer's modules read them."""
-    from devstack.emulator import EMULATOR_CREDENTIALS
-
-    os.environ.update(EMULATOR_CREDENTIALS)
-    os.environ.update({"AWS_DEFAULT_REGION": region, "AWS_EC2_METADATA_DISABLED": "true",
-                       "LOG_LEVEL": log_level})
-
-
-def machine() -> str:
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    return (f"{os.cpu_count()} CPUs, Python {platform.python_version()} "
-            f"({sys.implementation.name}), {platform.system()} {platform.machine()}; "
-            f"load average at start {load}")
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]

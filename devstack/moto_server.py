@@ -15,7 +15,7 @@ than on SQS, never before it (tests/functional/test_fifo.py).
 
 moto's SQS also slowed down as a backlog grew (a receive of 10 took 2.6 s at a depth of 2,000),
 and could lose a message sent while another was being deleted: the patches below keep its
-calls at a few ms at any depth, as SQS's are (bench.queue_depth), and its deletes safe.
+calls at a few ms at any depth, as SQS's are, and its deletes safe.
 
 moto's DynamoDB TransactWriteItems copied the whole table once per action before it began, to
 roll back by putting the copy back: a transaction's time grew with the table, and a rollback
@@ -121,7 +121,7 @@ SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method
 # Safety: moto deletes a message by rebuilding the queue's list from a copy, outside the lock
 # under which a send appends. A send landing during the copy was lost, and a delete racing
 # another could bring its message back. Seen at 150 requests/s through the local pipeline (7 of
-# 9,000 accepted requests gone); tests/functional/test_bench_queue_depth.py reproduces it.
+# 9,000 accepted requests gone); tests/functional/test_moto_sqs_backlog.py reproduces it.
 _stock_delete_message = Queue.delete_message
 
 

@@ -27,7 +27,7 @@ _NOT_INHERITED = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT
 class DevstackProcess:
     def __init__(self, log_path: Path, *args: str, env: Mapping[str, str] | None = None,
                  store: str = MOTO, cwd: Path = PROJECT_DIR) -> None:
-        """cwd: the checkout whose devstack and app run (bench.pipeline_cpu's baseline)."""
+        """cwd: the checkout whose devstack and app run."""
         self.port = free_port()
         self.emulator_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"

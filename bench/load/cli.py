@@ -4,12 +4,17 @@
     .venv/bin/python -m bench.load --rate 50 --duration 30
     .venv/bin/python -m bench.load --concurrency 8 --count 500 --mix
     .venv/bin/python -m bench.load --self-test           # the tool's own ceiling
+    .venv/bin/python -m bench.load --pipeline dynamodb-local --rate 100 --count 10000 \
+        --warmup 3000 --poll-after --poll-concurrency 8 --outcome-timeout 400 --record  # P4
     .venv/bin/python -m bench.load --allow-remote --ingest-url "$INGEST_URL" \\
         --read-url "$READ_URL" --api-key "$KEY" --sigv4 --rate 20 --duration 60
 
 --ingest-url is the base URL of POST /SQSManager (or that full URL); --read-url the base of
-GET /requests/{id}. Locally both are the pipeline's (--url, default http://127.0.0.1:8000). A
-URL that is not loopback is refused unless --allow-remote is given: it is your deployed stack.
+GET /requests/{id}. Locally both are the pipeline's (--url, default http://127.0.0.1:8000), or
+those of a pipeline the tool starts for the run (--pipeline moto|dynamodb-local: `python -m
+devstack` on free loopback ports, stopped after). A URL that is not loopback is refused unless
+--allow-remote is given: it is your deployed stack. A run ends when every accepted request has
+an outcome (or --outcome-timeout passed), so it measures the drain too.
 Prints a summary and writes results.json and three PNGs to --out (default
 build/load/<UTC time>/).
 """
@@ -23,18 +28,25 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench import results as bench_results
 from bench.load.report import write_json, write_plots
 from bench.load.runner import LoadConfig, LoadRun, run_load
 from bench.load.signing import ReadSigner
 from bench.load.summary import summarize, summary_text
 from bench.load.workload import Workload
-from bench.stats import machine
+from bench.output import machine
+from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO
+from devstack.process import DevstackProcess
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -42,6 +54,8 @@ MAX_COUNT = 100_000
 MAX_DURATION = 1800.0
 SELF_TEST_COUNT = 5000
 SELF_TEST_CONCURRENCY = 32
+# P4 (bench/results.py): POST -> applied at 100 requests/s on the local pipeline on DynamoDB Local.
+P4_RATE = 100.0
 
 
 def is_loopback(url: str) -> bool:
@@ -75,11 +89,17 @@ def parser() -> argparse.ArgumentParser:
                         help="region for --sigv4 (default $AWS_DEFAULT_REGION or us-west-2)")
     target.add_argument("--allow-remote", action="store_true",
                         help="allow URLs that are not loopback (your own deployed stack)")
+    target.add_argument("--pipeline", choices=(MOTO, DYNAMODB_LOCAL),
+                        help="start a local pipeline with this store for the run (python -m "
+                             "devstack on free loopback ports) instead of using --url")
     load = p.add_argument_group("load (one of --rate/--concurrency; --count and/or --duration)")
     load.add_argument("--rate", type=float, help="open loop: requests/s (default 10)")
     load.add_argument("--concurrency", type=int, help="closed loop: workers")
     load.add_argument("--count", type=int, help="requests (default 100 without --duration)")
     load.add_argument("--duration", type=float, help="seconds of sending")
+    load.add_argument("--warmup", type=int, default=0,
+                      help="first send this many requests the same way, not counted, no "
+                           "outcome reads (default 0)")
     load.add_argument("--connections", type=int, default=64,
                       help="POSTs in flight at most (default 64)")
     load.add_argument("--timeout", type=float, default=30.0, help="per HTTP request, s")
@@ -107,6 +127,11 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
     out.add_argument("--self-test", action="store_true",
                      help="measure the tool's ceiling against a trivial local endpoint")
+    out.add_argument("--record", action="store_true",
+                     help=f"merge P4 (POST->applied p99, by handledAt) into --results; needs "
+                          f"--pipeline {DYNAMODB_LOCAL} --rate {P4_RATE:g}")
+    out.add_argument("--results", type=Path, default=bench_results.DEFAULT_PATH,
+                     help="the results file of --record (default bench/results.json)")
     return p
 
 
@@ -128,6 +153,11 @@ def config_from(args: argparse.Namespace, p: argparse.ArgumentParser) -> LoadCon
         p.error(f"--duration must be in (0, {MAX_DURATION:.0f}] s")
     if (rate is not None and rate <= 0) or (args.concurrency is not None and args.concurrency < 1):
         p.error("--rate and --concurrency must be positive")
+    if not 0 <= args.warmup <= MAX_COUNT:
+        p.error(f"--warmup must be 0..{MAX_COUNT}")
+    if args.record and (args.pipeline != DYNAMODB_LOCAL or rate != P4_RATE or args.no_poll):
+        p.error(f"--record measures P4: --pipeline {DYNAMODB_LOCAL} --rate {P4_RATE:g}, "
+                "outcomes read")
     return LoadConfig(
         post_url=post_url(ingest), read_url=read, rate=rate, concurrency=args.concurrency,
         count=count, duration=args.duration, connections=args.connections, timeout=args.timeout,
@@ -147,7 +177,13 @@ def settings_of(config: LoadConfig, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def execute(config: LoadConfig, args: argparse.Namespace, out: Path, title: str) -> LoadRun:
-    workload = Workload(uuid.uuid4().hex[:8], mix=args.mix, ids=args.ids, seed=args.seed)
+    tag = uuid.uuid4().hex[:8]
+    if args.warmup:
+        warm = asyncio.run(run_load(replace(config, count=args.warmup, duration=None, poll=False),
+                                    Workload(f"{tag}w")))
+        accepted = sum(1 for r in warm.records if r.http_status == 202)
+        print(f"warm-up: {args.warmup} requests, {accepted} accepted (not counted)")
+    workload = Workload(tag, mix=args.mix, ids=args.ids, seed=args.seed)
     run = asyncio.run(run_load(config, workload))
     summary = summarize(run)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,12 +246,52 @@ def _shape(config: LoadConfig) -> str:
     return f"{mode}, {bound}"
 
 
+@contextmanager
+def local_pipeline(store: str) -> Iterator[str]:
+    """`python -m devstack --store STORE` for one run; its base URL."""
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as log_dir:
+        process = DevstackProcess(Path(log_dir) / "devstack.log", "--log-level", "WARNING",
+                                  store=store, env={"LOG_LEVEL": "WARNING",
+                                                    "AWS_EC2_METADATA_DISABLED": "true"})
+        process.start(timeout=120)  # DynamoDB Local's JVM takes a few seconds
+        try:
+            print(f"pipeline (python -m devstack --store {store}): {process.base_url}")
+            yield process.base_url
+        finally:
+            process.stop()
+
+
+def record_p4(run: LoadRun, args: argparse.Namespace) -> None:
+    summary = summarize(run)
+    applied = summary["handled_latency_ms"]
+    if applied["count"] == 0:
+        raise SystemExit("--record: no outcome with handledAt: nothing to record")
+    bench_results.record({"applied_p99_ms": applied["p99"]}, {
+        "rate": run.config.rate, "count": len(run.records), "warmup": args.warmup,
+        "endings": summary["endings"], "post_p50_ms": summary["post_latency_ms"]["p50"],
+        "post_p99_ms": summary["post_latency_ms"]["p99"], "applied_p50_ms": applied["p50"],
+        "applied_throughput": summary["handled_throughput"]}, "bench.load", args.results)
+    print(f"applied_p99_ms {applied['p99']:.0f} (target <= 1000); written to {args.results}")
+
+
+def measure(args: argparse.Namespace, p: argparse.ArgumentParser) -> int:
+    config = config_from(args, p)
+    print(f"machine: {machine()}\nPOST {config.post_url}; outcomes from {config.read_url}")
+    run = execute(config, args, args.out or default_out(), f"load: {_shape(config)}")
+    if args.record:
+        record_p4(run, args)
+    return 0 if run.records else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     if args.self_test:
         return self_test(args, p)
-    config = config_from(args, p)
-    print(f"machine: {machine()}\nPOST {config.post_url}; outcomes from {config.read_url}")
-    run = execute(config, args, args.out or default_out(), f"load: {_shape(config)}")
-    return 0 if run.records else 1
+    if args.pipeline is None:
+        return measure(args, p)
+    if args.ingest_url or args.read_url:
+        p.error("--pipeline starts its own pipeline: no --ingest-url or --read-url")
+    with local_pipeline(args.pipeline) as url:
+        args.url = url
+        return measure(args, p)

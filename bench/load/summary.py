@@ -5,16 +5,19 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from statistics import median
 from typing import Any
 
 from bench.load.runner import LoadRun, RequestRecord
-from bench.stats import median, percentile, table
+from bench.output import table
+from bench.stats import percentile
 
 STATISTICS = ("count", "avg", "p50", "p95", "p99", "max")
 
 
 def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    """count, avg, p50, p95, p99 (nearest rank) and max, in milliseconds; NaN when empty."""
+    """count, avg, p50, p95, p99 (interpolated, bench.stats) and max, in milliseconds; NaN when
+    empty."""
     if not seconds:
         return {"count": 0, **{name: math.nan for name in STATISTICS[1:]}}
     ms = [value * 1000 for value in seconds]

@@ -1,4 +1,5 @@
-"""bench.load against the real local pipeline, and its self-test against its stub endpoint."""
+"""bench.load against the real local pipeline (one it is pointed at, and one it starts for the
+run), and its self-test against its stub endpoint."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from bench.load.cli import main
 from bench.load.report import PLOTS
 from tests.e2e.conftest import AuthPipeline, PipelineProcess
+from tests.stores import skip_unless_dynamodb_local_runs
 
 pytestmark = pytest.mark.e2e
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -82,3 +84,25 @@ def test_self_test_drives_the_stub_endpoint(tmp_path: Path) -> None:
     assert ceiling["post+poll"]["polls"] >= 300
     for name in ("post-only", "post+poll"):
         assert outputs(tmp_path / name)["summary"]["requests"] == 300
+
+
+def test_a_pipeline_of_its_own_is_started_loaded_and_drained(tmp_path: Path) -> None:
+    assert main(["--pipeline", "moto", "--concurrency", "4", "--count", "40", "--warmup", "5",
+                 "--no-progress", "--outcome-timeout", "120", "--out", str(tmp_path)]) == 0
+    results = outputs(tmp_path)
+    assert results["summary"]["endings"] == {"applied": 40}  # the warm-up is not counted
+    assert results["summary"]["handled_latency_ms"]["count"] == 40
+
+
+def test_record_writes_p4_from_a_dynamodb_local_pipeline(tmp_path: Path) -> None:
+    skip_unless_dynamodb_local_runs()
+    results_path = tmp_path / "results.json"
+    assert main(["--pipeline", "dynamodb-local", "--rate", "100", "--count", "60",
+                 "--warmup", "20", "--poll-after", "--no-progress", "--record",
+                 "--results", str(results_path), "--out", str(tmp_path / "run")]) == 0
+    assert outputs(tmp_path / "run")["summary"]["endings"] == {"applied": 60}
+    recorded = json.loads(results_path.read_text("utf-8"))
+    assert recorded["applied_p99_ms"] > 0
+    details = recorded["details"]["bench.load"]
+    assert (details["rate"], details["count"], details["warmup"]) == (100, 60, 20)
+    assert details["endings"] == {"applied": 60}

@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from bench.queue_depth import StockMotoServer
 from devstack.emulator import MOTO_SERVER, MotoServer, free_port
 from tests.conftest import REGION
+from tests.stock_moto import StockMotoServer
 
 
 def error_code(call: Any, **kwargs: Any) -> str | None:

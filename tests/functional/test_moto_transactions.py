@@ -15,9 +15,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from bench.queue_depth import StockMotoServer
 from devstack.emulator import MotoServer, free_port
 from tests.conftest import REGION
+from tests.stock_moto import StockMotoServer
 
 TABLE = "transactions"
 

@@ -1,55 +1,28 @@
-"""The benchmarks' bookkeeping: parsing -X importtime, the results file, the batch workload.
+"""The benchmarks' bookkeeping: percentiles, the results file, the batch workload.
 (Structure and counts only: speed is measured by the benchmarks, never asserted here.)"""
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+import math
+import statistics
 from pathlib import Path
 
 import pytest
 
-from bench import importtime, results
+from bench import results
 from bench.batch import applied_from_emf, batch_messages
+from bench.stats import percentile
 from chalicelib.metrics import MetricsBatch
 
-IMPORTTIME_APP = """\
-import time: self [us] | cumulative | imported package
-import time:       120 |        120 |   json
-import time:      5000 |      15000 | chalice.app
-import time:       300 |      15300 | chalice
-import time:      2000 |       2000 |   chalicelib.commands
-import time:       400 |       2400 | chalicelib
-import time:      9000 |      26820 | app
-"""
-IMPORTTIME_BASELINE = """\
-import time: self [us] | cumulative | imported package
-import time:       100 |        100 |   json
-import time:     50000 |      50100 | boto3
-"""
 
-
-def test_importtime_lines_are_parsed_into_self_microseconds() -> None:
-    assert importtime.parse(IMPORTTIME_APP) == {
-        "json": 120, "chalice.app": 5000, "chalice": 300, "chalicelib.commands": 2000,
-        "chalicelib": 400, "app": 9000}
-    assert importtime.parse("not an importtime line\n") == {}
-
-
-def test_added_modules_leave_out_what_the_baseline_imports() -> None:
-    calls: list[str] = []
-
-    def fake_run(code: str, cwd: Path, env: Mapping[str, str]) -> str:
-        calls.append(code)
-        return IMPORTTIME_APP if code == importtime.APP_CODE else IMPORTTIME_BASELINE
-
-    rows = importtime.added_modules(3, Path("."), {}, run=fake_run)
-    assert calls.count(importtime.APP_CODE) == calls.count(importtime.BASELINE_CODE) == 3
-    assert [module for module, _, _ in rows] == [
-        "app", "chalice.app", "chalicelib.commands", "chalicelib", "chalice"]
-    assert rows[0] == ("app", 9.0, 3)
-    assert importtime.by_package(rows) == {"app": 9.0, "chalice": 5.3, "chalicelib": 2.4}
+def test_percentiles_are_the_standard_librarys_inclusive_quantiles() -> None:
+    values = [float(n) for n in range(100, 0, -1)]  # 1..100, unordered
+    assert percentile(values, 0.5) == statistics.median(values) == 50.5
+    assert percentile(values, 0.99) == pytest.approx(99.01)  # numpy.percentile's "linear"
+    assert percentile([7.0], 0.9) == 7.0
+    assert math.isnan(percentile([], 0.5))
 
 
 def test_results_merge_per_script_and_refuse_unknown_keys(tmp_path: Path) -> None:
@@ -73,7 +46,7 @@ def test_summary_says_met_missed_or_not_measured() -> None:
     assert verdicts == {"cold_start_ratio": "MISSED", "batch_latency_ratio": "not measured",
                         "ddb_calls_per_write": "not measured",
                         "gateway_latency_ratio": "not measured",
-                        "gateway_throughput_ratio": "met"}
+                        "gateway_throughput_ratio": "met", "applied_p99_ms": "not measured"}
     assert [row[0] for row in rows] == list(results.KEYS)
 
 

@@ -18,14 +18,14 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "chalicelib" / "comma
                     .read_text(encoding="utf-8"))
 
 
-def test_latency_summary_in_milliseconds_with_nearest_rank_percentiles() -> None:
+def test_latency_summary_in_milliseconds_with_interpolated_percentiles() -> None:
     seconds = [n / 1000 for n in range(100, 0, -1)]  # 1..100 ms, unordered
     stats = latency_summary(seconds)
     assert stats["count"] == 100
     assert stats["avg"] == pytest.approx(50.5)
-    assert stats["p50"] == pytest.approx(50)
-    assert stats["p95"] == pytest.approx(95)
-    assert stats["p99"] == pytest.approx(99)
+    assert stats["p50"] == pytest.approx(50.5)
+    assert stats["p95"] == pytest.approx(95.05)
+    assert stats["p99"] == pytest.approx(99.01)
     assert stats["max"] == pytest.approx(100)
 
 
@@ -106,7 +106,11 @@ def test_defaults_are_bounded_and_open_loop() -> None:
     assert (config.rate, config.concurrency, config.count, config.duration) == (10, None, 100,
                                                                                None)
     for bad in (["--count", "0"], ["--count", "1000000"], ["--duration", "99999"],
-                ["--rate", "5", "--concurrency", "2"]):
+                ["--rate", "5", "--concurrency", "2"], ["--warmup", "-1"],
+                # --record is P4 only: 100/s on a pipeline of its own on DynamoDB Local.
+                ["--record"], ["--record", "--pipeline", "moto", "--rate", "100"],
+                ["--record", "--pipeline", "dynamodb-local", "--rate", "50"],
+                ["--record", "--pipeline", "dynamodb-local", "--rate", "100", "--no-poll"]):
         with pytest.raises(SystemExit):
             config_from(parser().parse_args(bad), parser())
 
@@ -114,3 +118,10 @@ def test_defaults_are_bounded_and_open_loop() -> None:
 def test_post_url_takes_a_base_or_the_full_url() -> None:
     assert post_url("http://127.0.0.1:8000/") == "http://127.0.0.1:8000/SQSManager"
     assert post_url("https://x/Prod1/SQSManager") == "https://x/Prod1/SQSManager"
+
+
+def test_p4_is_what_record_accepts() -> None:
+    args = parser().parse_args(["--record", "--pipeline", "dynamodb-local", "--rate", "100",
+                                "--count", "10", "--warmup", "5"])
+    config = config_from(args, parser())
+    assert (config.rate, config.count, config.poll) == (100, 10, True)
