@@ -99,7 +99,6 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.batch
 	$(PY) -m bench.gateway
-	$(PY) -m bench.consumer
 	$(PY) -m bench.load $(P4_LOAD_ARGS)
 	$(PY) -m bench.results
 

@@ -7,24 +7,18 @@ behind devstack/faults.py's proxy, which adds `--latency-ms` to every DynamoDB r
 HTTP level and counts what it forwards by operation (X-Amz-Target). Through that proxy, each
 round runs, interleaved so that the machine's drift hits them alike:
 - one round trip: a single PutItem of a small item (the unit the ratios divide by);
-- the consumer (`chalicelib.BatchProcessor` + `ItemStore`, as app.py builds them: the first
-  write of each item in one transaction, the rest on a thread per item) on a batch of 1 and of
-  10 messages;
+- the consumer (`chalicelib.BatchProcessor` + `ItemStore`, as app.py builds them: a batch's
+  writes of distinct items in one transaction) on a batch of 10 messages;
 - the consumer's transaction alone: the TransactWriteItems it builds for a 10-message batch
   (built beforehand, not timed) sent as one call, so that the table shows what the emulator's
   transaction costs apart from the consumer's own work;
-- the same consumer with COMBINE_WRITES=false: a transaction per write, a thread per item up to
-  BATCH_CONCURRENCY=10 (what it did before writes were combined);
 - a seed-style handler, written here: one call per record (PutItem / UpdateItem / DeleteItem),
   one record after the other, no outcome, no condition.
 Rounds alternate creates of new items and updates of the items the previous round created (the
-common case: one message per item). The first --warmup rounds are not counted: DynamoDB Local's
-JVM keeps compiling its transaction path over its first several hundred transactions (here a
-20-action transaction takes about 40 ms in the first 100, 20 ms by the 300th and 13-16 ms after
-600, while a PutItem goes from 5 to 3 ms), and DynamoDB has no such warm-up. 50 rounds are about
-600 transactions; the warm-up's own ratio is printed too. After the run, every item written by
-the consumer is read back (not through the proxy) and checked: it exists, with the version its
-writes give it.
+common case: one message per item). The first --warmup rounds (50: about 600 transactions) are
+not counted: DynamoDB Local's JVM keeps compiling its transaction path over its first several
+hundred transactions, and DynamoDB has no such warm-up. After the run, every item written by
+the consumer is read back (not through the proxy): it exists, with the version its writes give.
 """
 
 from __future__ import annotations
@@ -33,23 +27,46 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 from typing import Any
 
 from bench import results as bench_results
-from bench.consumer import Message, lambda_record, use_emulator_environment
 from bench.output import machine, table
 from bench.stats import percentile
+from devstack.emulator import EMULATOR_CREDENTIALS
+from devstack.poller import lambda_record as poller_lambda_record
 
 REGION = "us-west-2"
 BATCH = 10
 QUEUE_ARN = f"arn:aws:sqs:{REGION}::bench-batch-queue"  # never resolved: nothing fails
+
+
+@dataclass(frozen=True)
+class Message:
+    request_id: str
+    stamp_ms: int
+    body: dict[str, Any]
+
+
+def lambda_record(message: Message, queue_arn: str) -> dict[str, Any]:
+    """The record Lambda would hand the handler for this message (the poller's own builder)."""
+    return poller_lambda_record({
+        "MessageId": message.request_id,
+        "ReceiptHandle": str(uuid.uuid4()),
+        "Body": json.dumps(message.body),
+        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(message.stamp_ms)},
+        "MessageAttributes": {
+            "requestId": {"StringValue": message.request_id, "DataType": "String"},
+            "requestTimeEpoch": {"StringValue": str(message.stamp_ms), "DataType": "Number"},
+        },
+    }, queue_arn, REGION)
 
 
 @dataclass
@@ -76,25 +93,21 @@ class CapturingClient:
         return {}
 
 
-def seed_handler(client: Any, table_name: str, records: list[dict[str, Any]]) -> int:
-    """The seed's consumer, for comparison: one DynamoDB call per record, in turn."""
-    for record in records:
-        body = json.loads(record["body"])
+def seed_handler(client: Any, table_name: str, messages: list[Message]) -> int:
+    """The seed's consumer, for comparison: one DynamoDB call per message, in turn (the rounds
+    send creates and updates only)."""
+    for body in (message.body for message in messages):
         key = {"pk": {"S": "item#" + body["id"]}}
-        if body["operation"] in ("create", "put"):
-            item = {name: {"S": str(value)} for name, value in body.get("item", {}).items()}
+        values = {f":a{i}": {"S": str(v)} for i, v in enumerate(body["item"].values())}
+        if body["operation"] == "create":
+            item = {name: {"S": str(value)} for name, value in body["item"].items()}
             client.put_item(TableName=table_name, Item={**key, **item})
-        elif body["operation"] == "update":
+        else:
             names = {f"#a{i}": name for i, name in enumerate(body["item"])}
-            values = {f":a{i}": {"S": str(value)} for i, value in enumerate(body["item"].values())}
-            client.update_item(TableName=table_name, Key=key,
-                               UpdateExpression="SET " + ", ".join(f"{n} = {v}" for n, v in
-                                                                   zip(names, values,
-                                                                       strict=True)),
-                               ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        elif body["operation"] == "delete":
-            client.delete_item(TableName=table_name, Key=key)
-    return len(records)
+            client.update_item(TableName=table_name, Key=key, UpdateExpression="SET " + ", ".join(
+                f"#a{i} = :a{i}" for i in range(len(names))), ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values)
+    return len(messages)
 
 
 def batch_messages(prefix: str, round_number: int, size: int, clock_ms: list[int]) -> list[Message]:
@@ -160,11 +173,9 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
         settings = Settings(table_name=table_name, queue_name="bench-batch-queue",
                             report_batch_item_failures=True)
         processor = BatchProcessor(ItemStore(client, settings), settings)
-        apart = replace(settings, combine_writes=False)
-        threads_only = BatchProcessor(ItemStore(client, apart), apart)
         capturing = CapturingClient()
         builder = BatchProcessor(ItemStore(capturing, settings), settings)
-        names = ("round trip", "consumer 1", "consumer 10", "alone 10", "apart 10", "seed 10")
+        names = ("round trip", "consumer 10", "alone 10", "seed 10")
         samples = {name: Samples() for name in names}
         warming = {name: Samples() for name in names}
         clock_ms = [int(time.time() * 1000)]
@@ -181,8 +192,8 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
             into[name].writes += writes if writes is not None else applied_from_emf(
                 captured.getvalue())
 
-        def consumer(messages: list[Message], chosen: BatchProcessor = processor) -> None:
-            answer = chosen.process([lambda_record(m, QUEUE_ARN) for m in messages])
+        def consumer(messages: list[Message]) -> None:
+            answer = processor.process([lambda_record(m, QUEUE_ARN) for m in messages])
             if answer["batchItemFailures"]:
                 raise RuntimeError(f"the consumer failed messages: {answer}")
             written(messages)
@@ -212,20 +223,13 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
 
         for number in range(rounds + warmup):
             seed_batch = batch_messages("seed", number, BATCH, clock_ms)
-            one = batch_messages("one", number, 1, clock_ms)
             ten_batch = batch_messages("ten", number, BATCH, clock_ms)
-            apart_batch = batch_messages("apart", number, BATCH, clock_ms)
             transaction = prebuilt(batch_messages("alone", number, BATCH, clock_ms))
             steps: list[tuple[str, Any]] = [
-                ("round trip", round_trip), ("consumer 1", lambda m=one: consumer(m)),
                 ("round trip", round_trip), ("consumer 10", lambda m=ten_batch: consumer(m)),
+                ("round trip", round_trip), ("alone 10", lambda t=transaction: send(t)),
                 ("round trip", round_trip),
-                ("alone 10", lambda t=transaction: send(t)),
-                ("round trip", round_trip),
-                ("apart 10", lambda m=apart_batch: consumer(m, threads_only)),
-                ("round trip", round_trip),
-                ("seed 10", lambda m=seed_batch: seed_handler(
-                    client, table_name, [lambda_record(x, QUEUE_ARN) for x in m]))]
+                ("seed 10", lambda m=seed_batch: seed_handler(client, table_name, m))]
             for name, action in steps:
                 measure(name, action, warming if number < warmup else samples)
         check_items(direct, table_name, expected_versions)
@@ -241,29 +245,23 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
     print(table(["scenario", "runs", "p50 ms", "p90 ms", "p50 / round trip",
                  "DynamoDB calls per write", "calls by operation"], [
         samples["round trip"].row("one round trip (PutItem)", trip),
-        samples["consumer 1"].row("consumer, 1 message", trip),
         samples["consumer 10"].row("consumer, 10 messages (one transaction)", trip),
         samples["alone 10"].row("its transaction alone (built beforehand)", trip),
-        samples["apart 10"].row("consumer, 10 messages (a transaction each, threads)", trip),
         samples["seed 10"].row("seed-style sequential, 10 messages", trip)]))
-    ten, apart_ten, seed = samples["consumer 10"], samples["apart 10"], samples["seed 10"]
+    ten, seed = samples["consumer 10"], samples["seed 10"]
     values = {"batch_latency_ratio": median(ten.seconds) / trip,
               "ddb_calls_per_write": sum(ten.calls.values()) / ten.writes}
     details = {"latency_ms": latency_ms, "rounds": rounds, "warmup_rounds": warmup,
                "round_trip_ms": trip * 1e3,
                "consumer_10_p50_ms": median(ten.seconds) * 1e3,
                "seed_10_p50_ms": median(seed.seconds) * 1e3,
-               "apart_10_p50_ms": median(apart_ten.seconds) * 1e3,
                "transaction_alone_ratio": median(samples["alone 10"].seconds) / trip,
-               "apart_batch_latency_ratio": median(apart_ten.seconds) / trip,
-               "apart_calls_per_write": sum(apart_ten.calls.values()) / apart_ten.writes,
                "seed_batch_latency_ratio": median(seed.seconds) / trip,
                "consumer_calls": dict(ten.calls), "consumer_applied_writes": ten.writes,
                "items_checked": len(expected_versions)}
     bench_results.record(values, details, "bench.batch", results_path)
     print(f"\nbatch_latency_ratio {values['batch_latency_ratio']:.2f} (target <= 2; its "
-          f"transaction alone: {details['transaction_alone_ratio']:.2f}; a transaction per "
-          f"write: {details['apart_batch_latency_ratio']:.2f}; the seed-style handler: "
+          f"transaction alone: {details['transaction_alone_ratio']:.2f}; the seed-style handler: "
           f"{details['seed_batch_latency_ratio']:.2f}), ddb_calls_per_write "
           f"{values['ddb_calls_per_write']:.2f} (target <= 1); {len(expected_versions)} items "
           f"read back and checked; written to {results_path}")
@@ -294,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be 1..200")
     if not 0 <= args.warmup <= 500:
         parser.error("--warmup must be 0..500")
-    use_emulator_environment(REGION, "WARNING")
+    # Dummy credentials (only emulators are talked to), set before the consumer reads them.
+    os.environ.update({**EMULATOR_CREDENTIALS, "AWS_DEFAULT_REGION": REGION,
+                       "AWS_EC2_METADATA_DISABLED": "true", "LOG_LEVEL": "WARNING"})
     return run(args.latency_ms, args.rounds, Path(args.results), warmup=args.warmup)
 
 

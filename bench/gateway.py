@@ -1,7 +1,6 @@
 """The local gateway against a direct SQS SendMessage to the same emulator, in one run.
 
-    .venv/bin/python -m bench.gateway [--requests 200] [--threads 8] [--blocks 3] [--no-consumer]
-                                      [--event-source process|thread]
+    .venv/bin/python -m bench.gateway [--requests 200] [--threads 8] [--blocks 3]
 
 Starts `python -m devstack` (moto, free loopback ports, log level WARNING, its event source
 running in its own process as in `make run`) and sends the same valid `create` command two ways:
@@ -14,15 +13,10 @@ running in its own process as in `make run`) and sends the same valid `create` c
 Latency: `--requests` sequential requests of each, alternating one by one. Throughput: `--blocks`
 blocks of `--requests` requests from `--threads` threads, gateway and direct alternating; the
 median block rate of each. The queue is drained (receive + delete) after every block, so that both
-see a queue about as shallow (moto's SendMessage slows down as its queue grows; moto allows one
-PurgeQueue a minute).
+see a queue about as shallow (moto allows one PurgeQueue a minute).
 
 It also prints what the gateway adds in ms (its p50 minus the direct p50): the ratio depends on
-how fast moto is at the moment, the added ms much less (BENCHMARKS.md 5). `--no-consumer` starts
-devstack without its event source, so that the gateway's own work shows alone;
-`--event-source thread` runs the pollers and handler in the gateway's process, as devstack did
-before they got their own. Those runs are printed only, not written to results.json (P3 is
-measured on the pipeline as `make run` starts it).
+how fast moto is at the moment, the added ms much less.
 """
 
 from __future__ import annotations
@@ -44,7 +38,6 @@ from typing import Any
 from bench import results as bench_results
 from bench.output import machine, table
 from bench.stats import percentile
-from devstack.event_source import EVENT_SOURCE_MODES, PROCESS
 
 QUEUE, DLQ, TABLE = "bench-gateway-queue", "bench-gateway-dlq", "bench-gateway-table"
 
@@ -116,16 +109,7 @@ def block_rate(send: Callable[[int], None], requests: int, threads: int) -> floa
     return requests / (time.perf_counter() - began)
 
 
-def running(consumer: bool, event_source: str) -> str:
-    if not consumer:
-        return "off (--no-consumer)"
-    if event_source == PROCESS:
-        return "running in its own process, as in make run"
-    return "running in the gateway's process (--event-source thread)"
-
-
-def run(requests: int, threads: int, blocks: int, results_path: Path,
-        consumer: bool = True, event_source: str = PROCESS) -> int:
+def run(requests: int, threads: int, blocks: int, results_path: Path) -> int:
     import boto3
 
     from devstack.process import DevstackProcess
@@ -133,15 +117,13 @@ def run(requests: int, threads: int, blocks: int, results_path: Path,
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as log_dir, DevstackProcess(
             Path(log_dir) / "devstack.log", "--log-level", "WARNING", "--queue-name", QUEUE,
-            "--dlq-name", DLQ, "--table-name", TABLE, "--event-source", event_source,
-            *(() if consumer else ("--no-consumer",)),
+            "--dlq-name", DLQ, "--table-name", TABLE,
             env={"LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true"}) as devstack:
         sqs = boto3.client("sqs", endpoint_url=devstack.endpoint_url, region_name="us-west-2",
                            aws_access_key_id="bench", aws_secret_access_key="bench")
         queue_url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
         print(f"devstack {devstack.base_url} (moto {devstack.endpoint_url}); {requests} "
-              f"requests per measurement, {threads} threads, {blocks} throughput blocks; "
-              f"event source {running(consumer, event_source)}")
+              f"requests per measurement, {threads} threads, {blocks} throughput blocks")
         senders = {"gateway": GatewayClient(devstack.base_url).send,
                    "direct": DirectClient(sqs, queue_url).send}
         for send in senders.values():  # warm-up: connections, code paths
@@ -176,15 +158,10 @@ def run(requests: int, threads: int, blocks: int, results_path: Path,
                **{f"{name}_p50_ms": p50[name] * 1e3 for name in senders},
                **{f"{name}_requests_per_second": median(rates[name]) for name in senders}}
     print(f"\nthe gateway adds {extra_ms:.2f} ms at p50 to a direct SendMessage")
-    verdicts = (f"gateway_latency_ratio {values['gateway_latency_ratio']:.2f} (target <= 1.3), "
-                f"gateway_throughput_ratio {values['gateway_throughput_ratio']:.2f} "
-                "(target >= 0.8)")
-    if not consumer or event_source != PROCESS:
-        print(f"{verdicts}; not written: P3 is measured with the event source as make run "
-              "runs it")
-        return 0
     bench_results.record(values, details, "bench.gateway", results_path)
-    print(f"{verdicts}; written to {results_path}")
+    print(f"gateway_latency_ratio {values['gateway_latency_ratio']:.2f} (target <= 1.3), "
+          f"gateway_throughput_ratio {values['gateway_throughput_ratio']:.2f} (target >= 0.8); "
+          f"written to {results_path}")
     return 0
 
 
@@ -195,17 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--results", type=Path, default=bench_results.DEFAULT_PATH)
-    parser.add_argument("--no-consumer", action="store_true",
-                        help="devstack without its event source: the gateway's own work alone "
-                             "(printed, not written to --results)")
-    parser.add_argument("--event-source", choices=EVENT_SOURCE_MODES, default=PROCESS,
-                        help="where devstack runs the pollers and handler: their own process "
-                             "(make run's default) or the gateway's (printed, not written)")
     args = parser.parse_args(argv)
     if not (1 <= args.requests <= 2000 and 1 <= args.threads <= 64 and 1 <= args.blocks <= 10):
         parser.error("--requests 1..2000, --threads 1..64, --blocks 1..10")
-    return run(args.requests, args.threads, args.blocks, args.results,
-               consumer=not args.no_consumer, event_source=args.event_source)
+    return run(args.requests, args.threads, args.blocks, args.results)
 
 
 if __name__ == "__main__":
