@@ -39,8 +39,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench import results as bench_results
+from bench.load.records import LoadConfig, LoadRun
 from bench.load.report import write_json, write_plots
-from bench.load.runner import LoadConfig, LoadRun, run_load
+from bench.load.runner import run_load
 from bench.load.signing import ReadSigner
 from bench.load.summary import summarize, summary_text
 from bench.load.workload import Workload

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt  # after choosing the backend
 
-from bench.load.runner import LoadRun, RequestRecord
+from bench.load.records import LoadRun, RequestRecord
 
 PLOTS = ("latency_histogram.png", "latency_over_time.png", "applied_lag_over_time.png")
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from statistics import median
 from typing import Any
 
-from bench.load.runner import LoadRun, RequestRecord
+from bench.load.records import LoadRun, RequestRecord
 from bench.output import table
 from bench.stats import percentile
 

@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft4Validator
 
 from bench.load.cli import config_from, is_loopback, parser, post_url
-from bench.load.runner import LoadConfig, LoadRun, RequestRecord
+from bench.load.records import LoadConfig, LoadRun, RequestRecord
 from bench.load.summary import ending, latency_summary, summarize
 from bench.load.workload import MIX_WEIGHTS, Workload
 

@@ -1,0 +1,152 @@
+"""The reliability runs' pipeline (bench/reliability.py): `python -m devstack` on DynamoDB Local
+behind the fault proxy, requests sent to its gateway paced by the queue's backlog, and the wait
+until the queue is drained."""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.reliability_workload import GATEWAY_INVALID, Request
+from devstack.dynamodb_local import DYNAMODB_LOCAL
+from devstack.faults import FaultProxy, RandomFaults
+from devstack.process import DevstackProcess
+from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, client, queue_depth
+
+# Short, so that failed and abandoned messages come back quickly.
+VISIBILITY_TIMEOUT = 3
+
+
+@dataclass
+class Stack:
+    process: DevstackProcess
+    proxy: FaultProxy
+
+    def sqs(self) -> Any:
+        return client("sqs", self.process.endpoint_url)
+
+    def dynamodb(self) -> Any:  # the store itself, not through the proxy
+        return client("dynamodb", self.process.dynamodb_endpoint_url)
+
+    def queue_urls(self) -> tuple[str, str]:
+        sqs = self.sqs()
+        return (sqs.get_queue_url(QueueName=DEFAULT_QUEUE)["QueueUrl"],
+                sqs.get_queue_url(QueueName=DEFAULT_DLQ)["QueueUrl"])
+
+    def log_count(self, text: str) -> int:
+        return self.process.log().count(text)
+
+
+@contextmanager
+def stack(log_dir: Path, name: str, faults: RandomFaults | None = None,
+          crash_every: int = 0, pollers: int | None = None) -> Iterator[Stack]:
+    args = ["--visibility-timeout", str(VISIBILITY_TIMEOUT), "--log-level", "WARNING"]
+    if crash_every:
+        args += ["--crash-every", str(crash_every)]
+    if pollers is not None:
+        args += ["--concurrency", str(pollers)]
+    process = DevstackProcess(log_dir / f"{name}.log", *args, store=DYNAMODB_LOCAL,
+                              env={"LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true"})
+    proxy = FaultProxy(process.dynamodb_endpoint_url).start()
+    proxy.random = faults
+    process.env["AWS_ENDPOINT_URL_DYNAMODB"] = proxy.url
+    try:
+        process.start(timeout=120)
+        yield Stack(process, proxy)
+    finally:
+        process.stop()
+        proxy.stop()
+
+
+class Pacer:
+    """Holds senders back while the queue holds more than `limit` messages."""
+
+    def __init__(self, sqs: Any, queue_url: str, limit: int) -> None:
+        self.sqs, self.queue_url, self.limit = sqs, queue_url, limit
+        self._lock = threading.Lock()
+        self._checked, self._depth = 0.0, 0
+
+    def wait(self, timeout: float = 600.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if time.monotonic() - self._checked > 0.5:
+                    self._depth = queue_depth(self.sqs, self.queue_url)
+                    self._checked = time.monotonic()
+                if self._depth < self.limit:
+                    return
+            time.sleep(0.2)
+        raise TimeoutError(f"the backlog stayed over {self.limit} for {timeout} s")
+
+
+@dataclass
+class Sent:
+    accepted: dict[str, Request] = field(default_factory=dict)
+    refused: int = 0  # 4xx: not accepted
+    refused_valid: int = 0  # 4xx for a body the gateway should have taken
+    errors: list[str] = field(default_factory=list)  # 5xx or no answer: maybe enqueued
+
+
+def send_http(target: Stack, work: list[Request], threads: int, pacer: Pacer) -> Sent:
+    sent = Sent()
+    todo: queue.Queue[Request] = queue.Queue()
+    for request in work:
+        todo.put(request)
+    lock = threading.Lock()
+    url = f"{target.process.base_url}/SQSManager"
+
+    def sender() -> None:
+        session = requests.Session()
+        while True:
+            try:
+                request = todo.get_nowait()
+            except queue.Empty:
+                return
+            pacer.wait()
+            try:
+                answer = session.post(url, data=request.body.encode(), timeout=60,
+                                      headers={"Content-Type": "application/json"})
+            except requests.RequestException as error:
+                with lock:
+                    sent.errors.append(f"{type(error).__name__}: {error}")
+                continue
+            with lock:
+                if answer.status_code == 202:
+                    sent.accepted[answer.json()["requestId"]] = request
+                elif 400 <= answer.status_code < 500:
+                    sent.refused += 1
+                    sent.refused_valid += request.kind != GATEWAY_INVALID
+                else:
+                    sent.errors.append(f"{answer.status_code}: {answer.text[:200]}")
+
+    workers = [threading.Thread(target=sender, name=f"sender-{n}") for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sent
+
+
+def progress(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
+def drain(sqs: Any, queue_url: str, timeout: float) -> float:
+    """Wait until the queue holds nothing, visible or in flight, for 3 checks in a row."""
+    started = time.monotonic()
+    empty = 0
+    while time.monotonic() - started < timeout:
+        empty = empty + 1 if queue_depth(sqs, queue_url) == 0 else 0
+        if empty >= 3:
+            return time.monotonic() - started
+        time.sleep(1.0)
+    raise TimeoutError(f"the queue was not drained in {timeout} s")
