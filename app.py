@@ -7,8 +7,9 @@ the read API.
 
 from __future__ import annotations
 
+import functools
 import gc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -63,42 +64,43 @@ def _json(body: Any, status_code: int = 200) -> Response:
                     headers={"Content-Type": "application/json"})
 
 
-def _path_parameter(value: str) -> str:
-    """Decode a path parameter exactly once. API Gateway REST APIs hand Lambda-proxy
-    pathParameters still percent-encoded (AWS-recorded captures in LocalStack's
-    tests/aws/services/apigateway/test_apigateway_lambda.snapshot.json: "test%2Balias@gmail.com")
-    and Chalice passes them on as they are (chalice#511). `unquote`, not `unquote_plus`: a "+"
-    in a path is a plus, not a space."""
-    return unquote(value)
+def read_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """A GET route of the read API: its answer as JSON, and the error family as HTTP, here only
+    (Chalice's middleware would see only ChaliceUnhandledError: Chalice answers 500 for the rest
+    first). Path parameters arrive percent-encoded (API Gateway REST APIs, AWS-recorded
+    "test%2Balias@gmail.com"; Chalice passes them on, chalice#511): decoded exactly once, with
+    `unquote`, not `unquote_plus` (a "+" in a path is a plus)."""
+    def register(view: Callable[..., Any]) -> Callable[..., Response]:
+        @functools.wraps(view)
+        def answer(**parameters: str) -> Response:
+            try:
+                return _json(view(**{k: unquote(v) for k, v in parameters.items()}))
+            except ItemNotFoundError as error:
+                raise NotFoundError(str(error)) from error
+            except InvalidQueryError as error:
+                raise BadRequestError(str(error)) from error
+            except OutcomeNotFoundError as error:  # not an error to the caller: not yet there
+                return _json({"requestId": error.request_id, "status": "pending",
+                              "message": str(error)}, 404)
+        return app.route(path, methods=["GET"], authorizer=read_auth)(answer)
+    return register
 
 
-@app.route("/items/{item_id}", methods=["GET"], authorizer=read_auth)
-def get_item(item_id: str) -> Response:
-    item_id = _path_parameter(item_id)
-    try:
-        return _json(store.get_item(item_id))
-    except ItemNotFoundError as error:
-        raise NotFoundError(str(error)) from error
+@read_route("/items/{item_id}")
+def get_item(item_id: str) -> dict[str, Any]:
+    return store.get_item(item_id)
 
 
-@app.route("/items", methods=["GET"], authorizer=read_auth)
-def list_items() -> Response:
+@read_route("/items")
+def list_items() -> dict[str, Any]:
     request = app.current_request
     params: Mapping[str, str] = (request.query_params if request else None) or {}
-    try:
-        page = store.list_items(limit=params.get("limit"), cursor=params.get("cursor"))
-    except InvalidQueryError as error:
-        raise BadRequestError(str(error)) from error
-    return _json(page)
+    return store.list_items(limit=params.get("limit"), cursor=params.get("cursor"))
 
 
-@app.route("/requests/{request_id}", methods=["GET"], authorizer=read_auth)
-def get_request(request_id: str) -> Response:
-    request_id = _path_parameter(request_id)
-    try:
-        return _json(store.get_outcome(request_id))
-    except OutcomeNotFoundError as error:
-        return _json({"requestId": request_id, "status": "pending", "message": str(error)}, 404)
+@read_route("/requests/{request_id}")
+def get_request(request_id: str) -> dict[str, Any]:
+    return store.get_outcome(request_id)
 
 
 if settings.debug_routes:

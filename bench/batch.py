@@ -155,7 +155,7 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
     import boto3
 
     from chalicelib import BatchProcessor, ItemStore, Settings
-    from chalicelib.store import client_config
+    from chalicelib.clients import client_config
     from devstack.faults import FaultProxy
     from devstack.resources import ensure_resources
 

@@ -24,8 +24,7 @@ from typing import Any
 
 from chalicelib.attributes import from_map
 from chalicelib.commands import REQUEST_ID, Command, Stamp
-from chalicelib.store import REQUEST_PREFIX
-from chalicelib.writes import ITEM_PREFIX
+from chalicelib.dynamodb import ITEM_PREFIX, REQUEST_PREFIX
 from devstack.in_order import apply_in_order
 
 ATTRIBUTES = ["a", "b", "c", "d", "e", "f"]

@@ -6,7 +6,7 @@ stays small and a cold start costs little more than creating one DynamoDB client
 """
 
 from chalicelib.attributes import dumps, loads
-from chalicelib.batch import BatchProcessor, single_message_event
+from chalicelib.batch import BatchProcessor
 from chalicelib.commands import Command, Stamp, parse_command
 from chalicelib.errors import (
     BatchRetryError,
@@ -21,7 +21,8 @@ from chalicelib.errors import (
     TransactionConflictError,
     TransientError,
 )
-from chalicelib.outcomes import Outcome
+from chalicelib.events import single_message_event
+from chalicelib.outcomes import Outcome, Status
 from chalicelib.settings import Settings
 from chalicelib.store import ItemStore
 
@@ -29,7 +30,8 @@ __all__ = [
     "BatchProcessor", "BatchRetryError", "Command", "ConditionPendingError",
     "InvalidCommandError", "InvalidQueryError",
     "ItemNotFoundError", "ItemStore", "ItemTooLargeError", "NotFoundError", "Outcome",
-    "OutcomeNotFoundError", "Settings", "SqsManagerError", "Stamp", "TransactionConflictError",
+    "OutcomeNotFoundError", "Settings", "SqsManagerError", "Stamp", "Status",
+    "TransactionConflictError",
     "TransientError", "dumps",
     "loads", "parse_command", "single_message_event",
 ]

@@ -44,7 +44,12 @@ class ItemNotFoundError(NotFoundError):
 
 
 class OutcomeNotFoundError(NotFoundError):
-    pass
+    """No outcome for the request (yet): GET /requests/{id} answers that it is pending."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__("no outcome recorded: the request is still queued, or its requestId is "
+                         "unknown or its outcome has expired")
+        self.request_id = request_id
 
 
 class InvalidQueryError(SqsManagerError):

@@ -25,6 +25,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from chalicelib.outcomes import Status
+
 DEFAULT_NAMESPACE = "sqs-manager"
 LOCAL_SERVICE = "sqs-manager-local"
 DIMENSION = "Service"
@@ -68,9 +70,9 @@ class MetricsBatch:
             self.counts[DUPLICATE] += 1
         elif superseded:
             self.counts[SUPERSEDED] += 1
-        elif outcome_status == "applied":
+        elif outcome_status == Status.APPLIED:
             self.counts[APPLIED] += 1
-        elif outcome_status == "rejected":
+        elif outcome_status == Status.REJECTED:
             self.counts[REJECTED] += 1
         else:
             raise ValueError(f"unknown outcome status {outcome_status!r}")

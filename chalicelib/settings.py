@@ -26,7 +26,7 @@ class Settings:
     tombstone_ttl_seconds: int = 30 * DAY
     # True only where the event source mapping has FunctionResponseTypes ReportBatchItemFailures.
     # Otherwise Lambda ignores batchItemFailures and deletes the whole batch, so the consumer
-    # deletes what succeeded itself and raises: see batch.py.
+    # deletes what succeeded itself and raises: see sqs.py.
     report_batch_item_failures: bool = False
     debug_routes: bool = False
     # "iam": the read API answers only SigV4-signed callers with execute-api:Invoke. Only the

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from chalicelib.attributes import (
@@ -31,8 +32,8 @@ from chalicelib.attributes import (
     to_map,
 )
 from chalicelib.commands import Command, Stamp
+from chalicelib.dynamodb import ITEM_PREFIX
 
-ITEM_PREFIX = "item#"
 NAMES = {
     "#pk": "pk", "#id": "id", "#item": "item", "#version": "version", "#deleted": "deleted",
     "#ts": "lastRequestTime", "#rid": "lastRequestId", "#updated": "updatedAt",
@@ -44,8 +45,6 @@ ABSENT = "(attribute_not_exists(#pk) OR attribute_exists(#deleted))"
 PRESENT = "(attribute_exists(#pk) AND attribute_not_exists(#deleted))"
 NO_NEWER_UPDATE = "(attribute_not_exists(#mas) OR #mas < :st)"
 PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
-# How a superseded write's reason starts: the metrics (batch.py) count outcomes by it.
-SUPERSEDED_REASON = "superseded: "
 
 
 def stamp_text(stamp: Stamp) -> str:
@@ -54,13 +53,19 @@ def stamp_text(stamp: Stamp) -> str:
     return f"{stamp.request_time_epoch_ms:016d}#{stamp.request_id}"
 
 
+class VerdictKind(StrEnum):
+    MINE = "mine"  # this request already wrote the item (its outcome was lost)
+    MERGE = "merge"  # apply against the item as DynamoDB returned it
+    SUPERSEDED = "superseded"  # a newer write replaced the item: this one has no effect
+    CONDITION = "condition"  # failed, but may hold once earlier requests arrive
+    REJECTED = "rejected"  # a condition that failed for good
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """Why a write's condition failed. kind: "mine" (this request already wrote it),
-    "superseded" and "condition" (reason says why; a condition may hold once earlier requests
-    arrive), or "merge" (apply against the item as returned)."""
+    """Why a write's condition failed; `reason` says it in words where the write ends there."""
 
-    kind: str  # also "rejected": a condition that failed for good
+    kind: VerdictKind
     reason: str = ""
 
 
@@ -69,19 +74,19 @@ def verdict(command: Command, stamp: Stamp, old: dict[str, Any] | None) -> Verdi
     label = f"item {command.id!r}"
     if old is None:
         if command.operation == "update":
-            return Verdict("condition", f"{label} does not exist")
+            return Verdict(VerdictKind.CONDITION, f"{label} does not exist")
         if command.expected_version:
-            return Verdict("condition", f"expected version {command.expected_version}, but "
-                                        f"{label} does not exist")
-        return Verdict("merge")  # it did not exist a moment ago: try again
+            return Verdict(VerdictKind.CONDITION, f"expected version "
+                           f"{command.expected_version}, but {label} does not exist")
+        return Verdict(VerdictKind.MERGE)  # it did not exist a moment ago: try again
     base = Stamp(int(old.get("lastRequestTime", 0)), str(old.get("lastRequestId", "")))
     stamps: dict[str, str] = old.get("attrStamps") or {}
     if base == stamp or (command.operation == "update"
                          and any(stamps.get(k) == stamp_text(stamp) for k in command.item)):
-        return Verdict("mine")
+        return Verdict(VerdictKind.MINE)
     if base > stamp:
-        return Verdict("superseded", (
-            f"{SUPERSEDED_REASON}{label} was already replaced by request {base.request_id}, "
+        return Verdict(VerdictKind.SUPERSEDED, (
+            f"superseded: {label} was already replaced by request {base.request_id}, "
             f"made after this one (requestTimeEpoch {base.request_time_epoch_ms} > "
             f"{stamp.request_time_epoch_ms}); this older write has no effect"))
     deleted = bool(old.get("deleted"))
@@ -89,21 +94,21 @@ def verdict(command: Command, stamp: Stamp, old: dict[str, Any] | None) -> Verdi
     # A newer update already applied: the item no longer shows this request's moment, so a
     # failed condition (or any expectedVersion) is judged for good, and waiting cannot help.
     newer = str(old.get("maxAttrStamp", "")) > stamp_text(stamp)
-    kind = "rejected" if newer else "condition"
+    kind = VerdictKind.REJECTED if newer else VerdictKind.CONDITION
     if command.operation == "create" and not deleted:
         return Verdict(kind, f"{label} already exists (version {current})")
     if command.operation == "update" and deleted:
         # Updates newer than this one, kept on the tombstone, do not say the item existed at
         # this request's moment: a put between the delete and this update may still arrive.
-        return Verdict("condition", f"{label} does not exist (it was deleted)")
+        return Verdict(VerdictKind.CONDITION, f"{label} does not exist (it was deleted)")
     if command.expected_version is not None and newer:
-        return Verdict("rejected", (
+        return Verdict(VerdictKind.REJECTED, (
             f"expected version {command.expected_version} can no longer be checked: a newer "
             f"update of {label} was applied first"))
     if command.expected_version is not None and command.expected_version != current:
         state = f"the current version is {current}" if current else f"{label} does not exist"
         return Verdict(kind, f"expected version {command.expected_version}, but {state}")
-    return Verdict("merge")
+    return Verdict(VerdictKind.MERGE)
 
 
 class UpdateBuilder:

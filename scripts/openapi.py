@@ -5,7 +5,7 @@
   infra/extension.yaml.
 - The read API: the paths and methods of app.py's Chalice routes (every route must be described
   here, or generation fails), the page size from chalicelib; the response shapes are what
-  chalicelib/store.py and outcomes.py return, which exist nowhere else as a schema.
+  chalicelib/reads.py and outcomes.py return, which exist nowhere else as a schema.
 
     python -m scripts.openapi build/openapi.json     # or: GET /openapi.json on `make run`
 
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chalicelib.store import MAX_PAGE_SIZE
+from chalicelib.reads import MAX_PAGE_SIZE
 from scripts.cfn_yaml import load_template
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.store import MAX_ATTEMPTS
+from chalicelib.clients import MAX_ATTEMPTS
 from devstack.faults import Fault
 from devstack.resources import DEFAULT_QUEUE, fifo_name
 from tests.e2e.conftest import PipelineProcess, start_pipeline, unique

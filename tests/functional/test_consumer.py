@@ -20,8 +20,9 @@ import pytest
 
 from chalicelib import BatchRetryError, OutcomeNotFoundError, Stamp
 from chalicelib.batch import CONDITION_RETRIES
+from chalicelib.clients import CALL_SECONDS, MAX_ATTEMPTS, MESSAGE_SECONDS
 from chalicelib.commands import record_stamp
-from chalicelib.store import CALL_SECONDS, CONFLICT_RETRIES, MAX_ATTEMPTS, MESSAGE_SECONDS
+from chalicelib.store import CONFLICT_RETRIES
 from devstack.faults import CONFLICT, Fault, FaultProxy
 from devstack.poller import SqsPoller, lambda_record
 from devstack.redrive import redrive

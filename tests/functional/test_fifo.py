@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.store import MAX_ATTEMPTS
+from chalicelib.clients import MAX_ATTEMPTS
 from devstack.faults import Fault, FaultProxy
 from devstack.poller import lambda_record
 from devstack.resources import Resources, ensure_resources

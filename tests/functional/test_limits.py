@@ -23,8 +23,9 @@ from chalicelib import (
     parse_command,
 )
 from chalicelib.attributes import MAX_ITEM_BYTES, MAX_NESTING, item_size, to_map
+from chalicelib.clients import client_config
 from chalicelib.commands import Command
-from chalicelib.store import MAX_REASON_CHARS, client_config
+from chalicelib.outcomes import MAX_REASON_CHARS
 from devstack.faults import INVALID, INVALID_ACTION, Fault, FaultProxy
 
 pytestmark = pytest.mark.both_stores
@@ -48,7 +49,7 @@ class Sender:
             command = parse_command(text)
         except InvalidCommandError as error:
             stamp = self.stamp()
-            self.store.reject(stamp, str(error), error.operation, error.item_id)
+            self.store.reject(stamp, error)
             return self.store.get_outcome(stamp.request_id)
         return self.apply(command)
 

@@ -29,9 +29,11 @@ from chalicelib import (
     Settings,
     Stamp,
 )
-from chalicelib.batch import CONDITION_RETRIES, single_message_event
+from chalicelib.batch import CONDITION_RETRIES
+from chalicelib.clients import client_config
 from chalicelib.commands import REQUEST_ID, REQUEST_TIME_EPOCH, Command
-from chalicelib.store import MAX_WRITES_TOGETHER, client_config
+from chalicelib.events import single_message_event
+from chalicelib.store import MAX_WRITES_TOGETHER
 from chalicelib.store import logger as store_logger
 from devstack.dynamodb_local import MOTO
 from devstack.faults import SERVER_ERROR_AFTER, Fault, FaultProxy

@@ -40,7 +40,7 @@ class FakeStore:
 
     def get_outcome(self, request_id: str) -> dict[str, Any]:
         self.asked.append(request_id)
-        raise OutcomeNotFoundError("no outcome recorded")
+        raise OutcomeNotFoundError(request_id)
 
 
 @pytest.mark.parametrize("item_id", [AWKWARD_ID, "plus+stays", "100%", "x%2541"])

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from chalicelib.commands import Command, Stamp, parse_command, record_stamp
-from chalicelib.errors import InvalidCommandError
-from chalicelib.writes import Verdict, stamp_text, verdict
+from chalicelib.dynamodb import refusal
+from chalicelib.errors import InvalidCommandError, ItemTooLargeError
+from chalicelib.writes import Verdict, VerdictKind, stamp_text, verdict
 
 
 def test_parse_keeps_item_exact() -> None:
@@ -48,14 +49,14 @@ def test_conflicts_are_explained() -> None:
     stamp = Stamp(10, "r")
     update = Command("update", "a", {"x": 1})
     item = {"lastRequestTime": 5, "lastRequestId": "q", "version": 3}
-    assert verdict(update, stamp, None) == Verdict("condition", "item 'a' does not exist")
+    assert verdict(update, stamp, None) == Verdict(VerdictKind.CONDITION, "item 'a' does not exist")
     assert verdict(Command("put", "a", {}), stamp, {**item, "lastRequestTime": 10,
                                                     "lastRequestId": "r"}).kind == "mine"
     assert verdict(update, stamp, {**item, "attrStamps": {"x": stamp_text(stamp)}}).kind == "mine"
     superseded = verdict(update, stamp, {**item, "lastRequestTime": 11})
     assert superseded.kind == "superseded" and "superseded" in superseded.reason
     assert verdict(Command("create", "a", {}), stamp, item) == Verdict(
-        "condition", "item 'a' already exists (version 3)")
+        VerdictKind.CONDITION, "item 'a' already exists (version 3)")
     assert "was deleted" in verdict(update, stamp, {**item, "deleted": True}).reason
     assert "expected version 2, but the current version is 3" in verdict(
         Command("put", "a", {}, 2), stamp, item).reason
@@ -73,14 +74,13 @@ def test_stamp_text_orders_as_stamps_do() -> None:
 
 
 def test_validation_errors_are_explained_size_apart() -> None:
-    from chalicelib.store import _validation_reason
-
     for message in ("Item size has exceeded the maximum allowed size",
                     "Item size to update has exceeded the maximum allowed size"):
-        assert "over DynamoDB's 400 KB item size limit" in _validation_reason(message)
+        assert "over DynamoDB's 400 KB item size limit" in str(refusal(message))
+        assert isinstance(refusal(message), ItemTooLargeError)
     expression = "Invalid UpdateExpression: Expression size has exceeded the maximum allowed size"
-    assert _validation_reason(expression) == (
-        f"DynamoDB refused the write as invalid: {expression}")
+    assert str(refusal(expression)) == f"DynamoDB refused the write as invalid: {expression}"
+    assert not isinstance(refusal(expression), ItemTooLargeError)
 
 
 @pytest.mark.parametrize(("body", "where"), [
@@ -135,36 +135,3 @@ def test_malformed_stamp_attributes_fall_back_to_sqs_own(attributes: dict[str, A
     assert record_stamp(record) == Stamp(5, "m1")
     assert record_stamp({"messageId": "m2", "messageAttributes": None,
                          "attributes": {"SentTimestamp": "oops"}}) == Stamp(0, "m2")
-
-
-
-def test_a_batch_is_split_into_one_lane_per_item_in_request_order() -> None:
-    from chalicelib.batch import _lanes
-
-    def record(message_id: str, body: str, epoch: int) -> dict[str, Any]:
-        return {"messageId": message_id, "body": body, "attributes": {}, "messageAttributes": {
-            "requestId": {"stringValue": message_id, "dataType": "String"},
-            "requestTimeEpoch": {"stringValue": str(epoch), "dataType": "Number"}}}
-
-    records = [record("a2", '{"operation": "delete", "id": "a"}', 2),
-               record("b1", '{"operation": "delete", "id": "b"}', 1),
-               record("bad", "not json", 0),
-               record("a1", '{"operation": "delete", "id": "a"}', 1),
-               record("bad2", '{"operation": "zap", "id": "a"}', 0)]
-    lanes = [[entry[0]["messageId"] for entry in lane] for lane in _lanes(records)]
-    assert lanes == [["a1", "a2"], ["b1"], ["bad"], ["bad2"]]
-
-
-def test_from_a_fifo_queue_lanes_are_message_groups_in_sqs_order() -> None:
-    from chalicelib.batch import _lanes
-
-    def record(message_id: str, group: str, epoch: int) -> dict[str, Any]:
-        return {"messageId": message_id, "body": '{"operation": "delete", "id": "%s"}' % group,
-                "eventSourceARN": "arn:aws:sqs:us-west-2::q.fifo",
-                "attributes": {"MessageGroupId": group}, "messageAttributes": {
-                    "requestTimeEpoch": {"stringValue": str(epoch), "dataType": "Number"}}}
-
-    # SQS's order within a group wins over requestTimeEpoch there.
-    records = [record("a-first", "a", 9), record("b", "b", 1), record("a-second", "a", 2)]
-    lanes = [[entry[0]["messageId"] for entry in lane] for lane in _lanes(records)]
-    assert lanes == [["a-first", "a-second"], ["b"]]

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint
 
+from chalicelib.clients import CALL_SECONDS, MESSAGE_SECONDS
 from chalicelib.settings import LOCAL_QUEUE, LOCAL_TABLE
-from chalicelib.store import CALL_SECONDS, MESSAGE_SECONDS
 from scripts import cfn_yaml, standalone_template, sync_schema, write_outputs
 from tests import iam_policies
 from tests.iam_policies import as_list
