@@ -28,7 +28,7 @@ from chalicelib import (
 
 # What the imports made lives as long as the container: the collector need not scan it again.
 # Creating the DynamoDB client below sets off collections, which otherwise walk all of it:
-# about 35 ms of every cold start (BENCHMARKS.md, section 1).
+# about 35 ms of every cold start (docs/benchmarks.md, "Decisions settled by a measurement").
 gc.freeze()
 
 app = Chalice(app_name="sqs-manager")

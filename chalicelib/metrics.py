@@ -25,8 +25,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from chalicelib.outcomes import Status
-
 DEFAULT_NAMESPACE = "sqs-manager"
 LOCAL_SERVICE = "sqs-manager-local"
 DIMENSION = "Service"
@@ -70,9 +68,9 @@ class MetricsBatch:
             self.counts[DUPLICATE] += 1
         elif superseded:
             self.counts[SUPERSEDED] += 1
-        elif outcome_status == Status.APPLIED:
+        elif outcome_status == "applied":  # outcomes.Status is a StrEnum: its value compares
             self.counts[APPLIED] += 1
-        elif outcome_status == Status.REJECTED:
+        elif outcome_status == "rejected":
             self.counts[REJECTED] += 1
         else:
             raise ValueError(f"unknown outcome status {outcome_status!r}")

@@ -1,7 +1,7 @@
 """A small JSON Schema (draft-04) validator for chalicelib/command.schema.json.
 
 Lambda imports this on every cold start, so it is the standard library only: jsonschema would
-add about 35 ms to a cold start (BENCHMARKS.md). It knows just the keywords in SUPPORTED and
+add about 50 ms to a cold start (docs/benchmarks.md). It knows just the keywords in SUPPORTED and
 refuses a schema that uses others, so the schema cannot silently outgrow it; a test checks that it
 agrees with the jsonschema package (what the local gateway uses, like API Gateway's model
 validation).
