@@ -90,7 +90,7 @@ functional: $(STAMP) $(CHECKOV_STAMP)
 e2e: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/e2e
 
-# Benchmarks print their numbers (BENCHMARKS.md); they are not part of `make test`. Each part
+# Benchmarks print their numbers (docs/benchmarks.md); they are not part of `make test`. Each part
 # writes its target's figure (P1..P4) into bench/results.json; bench.results prints the table.
 # P4: the load tool starts the pipeline on DynamoDB Local and sends 100/s after a warm-up.
 P4_LOAD_ARGS := --pipeline dynamodb-local --rate 100 --count 10000 --warmup 3000 --poll-after \
@@ -102,7 +102,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.load $(P4_LOAD_ARGS)
 	$(PY) -m bench.results
 
-# The load tool (BENCHMARKS.md, "Load tool"): against `make run` on 127.0.0.1:8000 by default.
+# The load tool (docs/running-locally.md, "The load tool"): against `make run` on 127.0.0.1:8000 by default.
 # make load LOAD_ARGS="--rate 20 --duration 30"; LOAD_ARGS="--self-test" for its own ceiling;
 # LOAD_ARGS="--pipeline moto ..." starts a pipeline of its own for the run.
 LOAD_ARGS ?=

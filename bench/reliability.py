@@ -1,4 +1,4 @@
-"""Reliability at volume (RELIABILITY.md): R1, accounting under faults; R2, duplicates.
+"""Reliability at volume (docs/reliability.md): R1, accounting under faults; R2, duplicates.
 
     .venv/bin/python -m bench.reliability r1 --requests 10000 --fault-rate 0.1 --crashes 3
     .venv/bin/python -m bench.reliability r2 --requests 10000

@@ -21,7 +21,7 @@ AttributeValue = dict[str, Any]
 MAX_ITEM_BYTES = 400 * 1024
 # DynamoDB nests at most 32 levels: a top-level attribute holds at most 31 maps or lists around a
 # value (measured on DynamoDB Local 3.3.0). The store keeps the user's item inside the map `item`,
-# so an attribute value of the user's may hold at most 30 (the README's contract).
+# so an attribute value of the user's may hold at most 30 (docs/contract.md).
 MAX_NESTING = 30
 # DynamoDB: an attribute name is less than 64 KB ("must be less than 65536 bytes").
 MAX_NAME_BYTES = 65_535
