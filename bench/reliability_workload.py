@@ -10,8 +10,8 @@ ended applied, rejected, in the DLQ, or nowhere (lost); whether any write took e
 item's `version` counts its applied writes, tombstones included, so it must equal the number of
 applied write outcomes for it); and which items differ from the in-order result (devstack's
 Model). The in-order guarantee covers puts, updates and deletes in any delivery order; creates
-and expectedVersion are judged on arrival (docs/how-it-works.md, "In-order results"), so items that had them
-are counted apart, never as wrong.
+and expectedVersion are judged on arrival (docs/how-it-works.md, "In-order results"), so items
+that had them are counted apart, never as wrong.
 """
 
 from __future__ import annotations
