@@ -137,16 +137,16 @@ def run(latency_ms: float, rounds: int, results_path: Path, moto_url: str | None
         dynamodb_url: str | None = None, warmup: int = 50) -> int:
     """Start moto (for the queue names ensure_resources wants) and DynamoDB Local unless given."""
     from devstack.dynamodb_local import DynamoDBLocal, unavailable_reason
-    from devstack.emulator import MotoServer, free_port
+    from devstack.emulator import MotoServer
 
     if dynamodb_url is None and unavailable_reason() is not None:
         print(f"cannot run: {unavailable_reason()}", file=sys.stderr)
         return 1
     with contextlib.ExitStack() as stack:
         if moto_url is None:
-            moto_url = stack.enter_context(MotoServer(port=free_port())).endpoint_url
+            moto_url = stack.enter_context(MotoServer()).endpoint_url
         if dynamodb_url is None:
-            dynamodb_url = stack.enter_context(DynamoDBLocal(port=free_port())).endpoint_url
+            dynamodb_url = stack.enter_context(DynamoDBLocal()).endpoint_url
         return measure_batches(latency_ms, rounds, results_path, moto_url, dynamodb_url, warmup)
 
 

@@ -56,11 +56,12 @@ def stack(log_dir: Path, name: str, faults: RandomFaults | None = None,
         args += ["--concurrency", str(pollers)]
     process = DevstackProcess(log_dir / f"{name}.log", *args, store=DYNAMODB_LOCAL,
                               env={"LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true"})
-    proxy = FaultProxy(process.dynamodb_endpoint_url).start()
+    proxy = FaultProxy(None).start()  # its target's port is known once the process runs
     proxy.random = faults
     process.env["AWS_ENDPOINT_URL_DYNAMODB"] = proxy.url
     try:
         process.start(timeout=120)
+        proxy.forward_to(process.dynamodb_endpoint_url)
         yield Stack(process, proxy)
     finally:
         process.stop()

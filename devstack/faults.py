@@ -37,8 +37,6 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from devstack.emulator import free_port
-
 LOG = logging.getLogger("devstack.faults")
 
 THROTTLE = "throttle"
@@ -133,16 +131,26 @@ class RandomFaults:
         return sum(self.injected.values())
 
 
+# How long a request waits for a proxy started without its target (FaultProxy(None)).
+TARGET_WAIT_SECONDS = 60.0
+
+
 class FaultProxy:
     """A threaded HTTP proxy on 127.0.0.1; a context manager; faults can change while it runs."""
 
-    def __init__(self, target_url: str, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, target_url: str | None, host: str = "127.0.0.1", port: int = 0,
                  latency_ms: float = 0.0) -> None:
-        self.target = urlsplit(target_url)
+        """target_url None: set it later (forward_to), when the proxy must be running before
+        its target is (a pipeline process learns its emulator's port as it starts); requests
+        wait for it meanwhile. port 0: the kernel chooses when it starts (then `url`)."""
+        self._target_known = threading.Event()
+        self.target = urlsplit("")
+        if target_url is not None:
+            self.forward_to(target_url)
         self.latency_ms = latency_ms  # added before forwarding each request
         self.calls: Counter[str] = Counter()  # forwarded requests by operation (X-Amz-Target)
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port
         self._faults: list[Fault] = []
         self.random: RandomFaults | None = None  # the random mode, after the marker faults
         self._lock = threading.Lock()
@@ -154,6 +162,10 @@ class FaultProxy:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def forward_to(self, target_url: str) -> None:
+        self.target = urlsplit(target_url)
+        self._target_known.set()
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
@@ -237,6 +249,9 @@ class FaultProxy:
                 self.wfile.write(payload)
 
             def _forward(self, body: bytes, answer: bool = True) -> None:
+                if not proxy._target_known.wait(TARGET_WAIT_SECONDS):
+                    self.send_error(502, "the fault proxy was never given its target")
+                    return
                 connection = http.client.HTTPConnection(proxy.target.hostname or "127.0.0.1",
                                                         proxy.target.port or 80, timeout=60)
                 try:
@@ -266,6 +281,7 @@ class FaultProxy:
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
+        self.port = self._server.server_address[1]  # bound: the port it got
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy",
                                         daemon=True)
         self._thread.start()

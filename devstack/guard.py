@@ -1,6 +1,9 @@
 """Run a command for as long as the process that started us lives.
 
     python devstack/guard.py -- java -jar DynamoDBLocal.jar ...
+    python devstack/guard.py --pass-fd 5 -- python moto_server.py --fd 5
+
+(--pass-fd: a descriptor the command inherits, a listening socket to serve on.)
 
 The emulators run in sessions of their own (Ctrl-C must not reach them before the parts that use
 them have stopped), so nothing takes them down if the pipeline dies without cleaning up
@@ -50,8 +53,12 @@ def parent_closed() -> bool:
 
 
 def main(argv: list[str]) -> int:
+    passed: list[int] = []
+    while len(argv) >= 2 and argv[0] == "--pass-fd" and argv[1].isdigit():
+        passed.append(int(argv[1]))
+        argv = argv[2:]
     if not argv or argv[0] != "--" or len(argv) < 2:
-        print("usage: guard.py -- COMMAND [ARG...]", file=sys.stderr)
+        print("usage: guard.py [--pass-fd N]... -- COMMAND [ARG...]", file=sys.stderr)
         return 2
     signalled: list[int] = []
 
@@ -70,7 +77,9 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     # The command's stdin is not the pipe: only the guard watches it.
-    child = subprocess.Popen(argv[1:], stdin=subprocess.DEVNULL)
+    child = subprocess.Popen(argv[1:], stdin=subprocess.DEVNULL, pass_fds=passed)
+    for fd in passed:
+        os.close(fd)  # the command's now: if it dies, its socket must not outlive it here
     watched = [0, wakeup]
     # One thread, no locks: select on the parent's pipe and the wakeup pipe.
     while not signalled:

@@ -1,6 +1,6 @@
 """The whole path offline: emulator + resources + gateway + SQS poller, as one context manager.
 
-    with Pipeline(port=free_port(), emulator_port=free_port()) as pipeline:
+    with Pipeline() as pipeline:  # ports the kernel chooses; base_url names the gateway's
         requests.post(pipeline.base_url + "/SQSManager", json={...})
 
 The Chalice app is loaded the way `chalice local` loads it (stage `local`, its environment variables
@@ -80,12 +80,12 @@ def poller_concurrency(table_on_moto: bool, requested: int | None) -> int:
 
 
 class Pipeline:
-    def __init__(self, host: str = "127.0.0.1", port: int = 8000, emulator_port: int = 5000,
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, emulator_port: int = 0,
                  endpoint_url: str | None = None, queue_name: str = DEFAULT_QUEUE,
                  dlq_name: str = DEFAULT_DLQ, table_name: str = DEFAULT_TABLE,
                  honour_batch_item_failures: bool = True, visibility_timeout: int | None = None,
                  stage: str = "local", infra_path: str | Path = DEFAULT_TEMPLATE,
-                 start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 5002,
+                 start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 0,
                  dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None,
                  queue_type: str = "standard", concurrency: int | None = None,
                  crash_every: int = 0, event_source: str = THREAD,
@@ -101,6 +101,7 @@ class Pipeline:
         if queue_type == "fifo":
             queue_name, dlq_name = fifo_name(queue_name), fifo_name(dlq_name)
         self.host = host
+        # 0: the kernel chooses when the part starts; each then holds the port it got.
         self.port = port
         self.emulator_port = emulator_port
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
@@ -164,10 +165,15 @@ class Pipeline:
                 os.environ.setdefault(name, value)
         if self.endpoint_url is None:
             self.emulator = MotoServer(self.host, self.emulator_port).launch()
+            self.emulator_port = self.emulator.port
             self.endpoint_url = self.emulator.endpoint_url
+            LOG.info("starting %s on %s", self.emulator.name, self.endpoint_url)
         if start_dynamodb_local:
             self.dynamodb_emulator = DynamoDBLocal(self.host, self.dynamodb_port).launch()
+            self.dynamodb_port = self.dynamodb_emulator.port
             self.dynamodb_endpoint_url = self.dynamodb_emulator.endpoint_url
+            LOG.info("starting %s on %s", self.dynamodb_emulator.name,
+                     self.dynamodb_endpoint_url)
         infra = InfraTemplate(self.infra_path)
         # The handler's mode follows the (simulated) event source mapping's setting, as the two
         # deploy paths set it: a mismatch would lose failed messages.
@@ -209,6 +215,7 @@ class Pipeline:
         self._server = LocalDevServer(self.app, self.config, self.host, self.port,
                                       handler_cls=handler_class(ingest, self.auth),
                                       server_cls=GatewayHTTPServer)
+        self.port = self._server.server.server_address[1]  # bound: the port it got
         if self.event_source_process is not None:
             # Bound, not serving yet: the pipeline answers once every part of it runs.
             self.event_source_process.wait_ready()

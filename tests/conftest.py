@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib import ItemStore, Settings
 from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO, STORES, DynamoDBLocal
-from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer, free_port
+from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
 from devstack.resources import Resources, ensure_resources
 from tests.stores import skip_unless_dynamodb_local_runs
 
@@ -53,7 +53,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    with MotoServer(port=free_port()) as server:
+    with MotoServer() as server:
         yield server
 
 
@@ -62,7 +62,7 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
     """Amazon's DynamoDB Local on a free port (it listens on every interface; tests use
     127.0.0.1 only). Skips, saying why, without Java 17+ or the npm package."""
     skip_unless_dynamodb_local_runs()
-    with DynamoDBLocal(port=free_port()) as server:
+    with DynamoDBLocal() as server:
         yield server
 
 

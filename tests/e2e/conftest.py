@@ -1,4 +1,5 @@
-"""The pipeline as a real process (`python -m devstack`), on free ports, for end-to-end tests.
+"""The pipeline as a real process (`python -m devstack`), on ports the kernel chooses, for
+end-to-end tests.
 
 A fault proxy runs in the test process in front of the emulator that holds the table (moto, or
 DynamoDB Local with `--store dynamodb-local`); the pipeline's DynamoDB clients go through it
@@ -45,9 +46,9 @@ class PipelineProcess(DevstackProcess):
                  store: str = MOTO) -> None:
         super().__init__(log_path, "--visibility-timeout", str(VISIBILITY_TIMEOUT), *args,
                          store=store)
-        self.emulator_url = self.endpoint_url  # SQS
-        # In front of whatever holds the table: moto, or DynamoDB Local.
-        self.proxy = FaultProxy(self.dynamodb_endpoint_url).start()
+        # In front of whatever holds the table (moto, or DynamoDB Local), which the process
+        # starts on a port it reports as it runs: the proxy learns its target then.
+        self.proxy = FaultProxy(None).start()
         self.env.update({"AWS_ENDPOINT_URL_DYNAMODB": self.proxy.url, **(env or {})})
         self.http = requests.Session()
         try:
@@ -55,6 +56,8 @@ class PipelineProcess(DevstackProcess):
         except RuntimeError as error:
             self.proxy.stop()
             pytest.fail(str(error))
+        self.proxy.forward_to(self.dynamodb_endpoint_url)
+        self.emulator_url = self.endpoint_url  # SQS
 
     def stop(self) -> None:
         super().stop()

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack.emulator import MotoServer, free_port
+from devstack.emulator import MotoServer
+from devstack.ports import PortReservation
 from devstack.resources import DEFAULT_DLQ, ensure_resources
 
 pytestmark = pytest.mark.e2e
@@ -41,12 +42,14 @@ def chalice_local(moto_server: MotoServer, tmp_path: Path) -> Iterator[str]:
     config_path.write_text(json.dumps(config))
     ensure_resources(moto_server.endpoint_url, queue_name=stage["QUEUE_NAME"],
                      table_name=stage["TABLE_NAME"], dlq_name=DEFAULT_DLQ)
-    port = free_port()
+    # `chalice local --port 0` binds a free port but prints "Serving on http://127.0.0.1:0":
+    # the port is reserved here instead, and held until chalice listens on it (devstack/ports.py).
+    reservation = PortReservation()
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("chalice")), "local", "--stage", "local",
-         "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"],
+         "--host", "127.0.0.1", "--port", str(reservation.port), "--no-autoreload"],
         cwd=tmp_path, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://127.0.0.1:{reservation.port}"
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -58,8 +61,10 @@ def chalice_local(moto_server: MotoServer, tmp_path: Path) -> Iterator[str]:
                     output = process.stdout.read().decode() if process.stdout else ""
                     pytest.fail(f"chalice local did not start:\n{output}")
                 time.sleep(0.2)
+        reservation.release()
         yield base_url
     finally:
+        reservation.release()
         process.terminate()
         process.wait(timeout=10)
 

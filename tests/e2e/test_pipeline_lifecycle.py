@@ -5,6 +5,7 @@ takes its emulators down with it, and it never starts on top of an emulator it d
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 import requests
 
 from devstack.dynamodb_local import DYNAMODB_LOCAL, STORES, DynamoDBLocal
-from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer, free_port
+from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
 from devstack.process import PROJECT_DIR, DevstackProcess
 from tests.stores import skip_unless_dynamodb_local_runs
 
@@ -133,7 +134,7 @@ def test_kill_9_of_the_pipeline_takes_its_emulators_down(tmp_path: Path, store: 
 def run_devstack(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     return subprocess.run(
-        [sys.executable, "-m", "devstack", "--host", "127.0.0.1", "--port", str(free_port()),
+        [sys.executable, "-m", "devstack", "--host", "127.0.0.1", "--port", "0",
          *args], cwd=PROJECT_DIR, env={**env, **EMULATOR_CREDENTIALS}, capture_output=True,
         text=True, timeout=60)
 
@@ -156,11 +157,12 @@ def test_a_taken_moto_port_is_refused_not_reused(moto_server: MotoServer) -> Non
 
 def test_a_taken_dynamodb_local_port_is_refused_not_reused(
         dynamodb_local: DynamoDBLocal) -> None:
-    moto_port = free_port()
-    result = run_devstack("--store", DYNAMODB_LOCAL, "--emulator-port", str(moto_port),
+    result = run_devstack("--store", DYNAMODB_LOCAL, "--emulator-port", "0",
                           "--dynamodb-port", str(dynamodb_local.port))
     assert_refused_plainly(result, dynamodb_local.port, "--dynamodb-endpoint-url")
-    assert not answers(moto_port)  # the moto it had started is stopped again
+    started = re.search(r"starting the moto server on http://127\.0\.0\.1:(\d+)", result.stdout)
+    assert started is not None, result.stdout
+    assert not answers(int(started.group(1)))  # the moto it had started is stopped again
     assert answers(dynamodb_local.port)
 
 
@@ -199,8 +201,8 @@ def test_emulators_given_on_purpose_are_used_and_left_running(
 
 def test_dynamodb_local_without_java_is_a_plain_error() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "devstack", "--store", DYNAMODB_LOCAL, "--port", str(free_port()),
-         "--emulator-port", str(free_port()), "--dynamodb-port", str(free_port())],
+        [sys.executable, "-m", "devstack", "--store", DYNAMODB_LOCAL, "--port", "0",
+         "--emulator-port", "0", "--dynamodb-port", "0"],
         cwd=PROJECT_DIR, env={**os.environ, "PATH": "/nonexistent"}, capture_output=True,
         text=True, timeout=60)
     assert result.returncode == 1

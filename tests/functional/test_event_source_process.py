@@ -16,7 +16,6 @@ import pytest
 import requests
 
 from devstack import pipeline as pipeline_module
-from devstack.emulator import free_port
 from devstack.event_source import (
     PROCESS,
     EventSourceFailed,
@@ -29,7 +28,7 @@ from devstack.resources import Resources
 
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Pipeline]:
-    with Pipeline(port=free_port(), emulator_port=free_port(), event_source=PROCESS,
+    with Pipeline(event_source=PROCESS,
                   visibility_timeout=2) as running:
         yield running
 
@@ -62,7 +61,7 @@ def test_the_child_applies_what_the_gateway_enqueues(pipeline: Pipeline) -> None
 
 
 def test_stopping_the_pipeline_stops_the_child() -> None:
-    with Pipeline(port=free_port(), emulator_port=free_port(), event_source=PROCESS) as stack:
+    with Pipeline(event_source=PROCESS) as stack:
         assert stack.event_source_process is not None
         pid = stack.event_source_process.pid
         assert pid is not None and running(pid)
@@ -72,7 +71,7 @@ def test_stopping_the_pipeline_stops_the_child() -> None:
 
 def test_an_event_source_that_dies_is_replaced(caplog: pytest.LogCaptureFixture) -> None:
     """Killed (the OOM killer, a crash): a new one starts, and requests are still applied."""
-    with Pipeline(port=free_port(), emulator_port=free_port(), event_source=PROCESS,
+    with Pipeline(event_source=PROCESS,
                   visibility_timeout=2) as stack:
         assert stack.event_source_process is not None
         first = stack.event_source_process.pid
@@ -103,7 +102,7 @@ def test_a_replacement_that_cannot_start_is_said_plainly(
         def wait_ready(self, timeout: float = 0) -> EventSourceProcess:
             raise EventSourceFailed("the event source exited with code 1 before polling")
 
-    with Pipeline(port=free_port(), emulator_port=free_port(), event_source=PROCESS) as stack:
+    with Pipeline(event_source=PROCESS) as stack:
         assert stack.event_source_process is not None and stack.event_source_process.pid
         monkeypatch.setattr(pipeline_module, "EventSourceProcess", NeverReady)
         os.kill(stack.event_source_process.pid, signal.SIGKILL)

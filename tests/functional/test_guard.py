@@ -98,4 +98,4 @@ def test_without_a_command_it_says_how_to_use_it() -> None:
     result = subprocess.run([sys.executable, str(GUARD)], capture_output=True, text=True,
                             timeout=10)
     assert result.returncode == 2
-    assert "usage: guard.py -- COMMAND" in result.stderr
+    assert "usage: guard.py [--pass-fd N]... -- COMMAND" in result.stderr

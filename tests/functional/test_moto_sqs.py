@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from devstack.emulator import MOTO_SERVER, MotoServer, free_port
+from devstack.emulator import MOTO_SERVER, MotoServer
 from tests.conftest import REGION
 from tests.stock_moto import StockMotoServer
 
@@ -85,7 +85,7 @@ def run_script(endpoint_url: str) -> dict[str, Any]:
 def test_the_patched_server_answers_as_stock_moto() -> None:
     answers = []
     for kind in (StockMotoServer, MotoServer):
-        with kind(port=free_port()) as server:
+        with kind() as server:
             answers.append(run_script(server.endpoint_url))
     stock, patched = answers
     assert patched == stock

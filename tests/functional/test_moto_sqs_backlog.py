@@ -9,14 +9,14 @@ from typing import Any
 import boto3
 import pytest
 
-from devstack.emulator import MotoServer, free_port
+from devstack.emulator import MotoServer
 from tests.conftest import REGION
 from tests.stock_moto import StockMotoServer
 
 
 @pytest.mark.parametrize("kind", [StockMotoServer, MotoServer])
 def test_a_backlog_is_received_whole_once(kind: type[MotoServer]) -> None:
-    with kind(port=free_port()) as server:
+    with kind() as server:
         sqs = boto3.client("sqs", endpoint_url=server.endpoint_url, region_name=REGION)
         url = sqs.create_queue(QueueName="backlog")["QueueUrl"]
         for start in range(0, 60, 10):
@@ -36,7 +36,7 @@ def test_sends_and_deletes_at_once_lose_nothing_and_bring_nothing_back() -> None
     """moto rebuilt the queue's list on every delete outside the send's lock: under concurrent
     sends and deletes at depth, sent messages vanished and deleted ones came back (before the
     fix, this run ended with 2 of 600 sent missing and 47 deleted ones back)."""
-    with MotoServer(port=free_port()) as server:
+    with MotoServer() as server:
         def client() -> Any:
             return boto3.client("sqs", endpoint_url=server.endpoint_url, region_name=REGION)
 

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from devstack.emulator import MotoServer, free_port
+from devstack.emulator import MotoServer
 from tests.conftest import REGION
 from tests.stock_moto import StockMotoServer
 
@@ -32,7 +32,7 @@ def client_of(server: MotoServer) -> Any:
 
 @pytest.fixture
 def patched() -> Iterator[Any]:
-    with MotoServer(port=free_port()) as server:
+    with MotoServer() as server:
         yield client_of(server)
 
 
@@ -134,7 +134,7 @@ def test_moto_itself_loses_them() -> None:
     # A race: it lost 3-6 of 160 writes in every trial here; three tries make a miss unlikely.
     lost = 0
     for _ in range(3):
-        with StockMotoServer(port=free_port()) as server:
+        with StockMotoServer() as server:
             lost = lost_writes(client_of(server))
         if lost:
             break

@@ -11,14 +11,13 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from devstack.emulator import free_port
 from devstack.pipeline import Pipeline
 
 
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Pipeline]:
     before = dict(os.environ)
-    with Pipeline(port=free_port(), emulator_port=free_port(), visibility_timeout=2) as running:
+    with Pipeline(visibility_timeout=2) as running:
         yield running
     assert dict(os.environ) == before  # stop() undid what loading the app set
 

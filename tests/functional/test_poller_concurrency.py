@@ -15,7 +15,6 @@ import pytest
 import requests
 
 from devstack.dynamodb_local import DYNAMODB_LOCAL, DynamoDBLocal
-from devstack.emulator import free_port
 from devstack.pipeline import DEFAULT_POLLER_CONCURRENCY, Pipeline, poller_concurrency
 from devstack.resources import client, queue_depth
 
@@ -30,7 +29,7 @@ def concurrent_pipeline(dynamodb_local: DynamoDBLocal) -> Iterator[Pipeline]:
     # exceed the consumer's 2 s read timeout under load; see docs/limits.md).
     saved = os.environ.get("BATCH_CONCURRENCY")
     os.environ["BATCH_CONCURRENCY"] = "3"
-    with Pipeline(port=free_port(), emulator_port=free_port(), store=DYNAMODB_LOCAL,
+    with Pipeline(store=DYNAMODB_LOCAL,
                   dynamodb_endpoint_url=dynamodb_local.endpoint_url, concurrency=3,
                   # A batch that times out on a busy machine comes back in 2 s, not 6 minutes.
                   visibility_timeout=2,
