@@ -34,20 +34,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-import boto3
 import requests
 import requests.auth
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from devstack.emulator import EMULATOR_CREDENTIALS
+from scripts import sigv4
 
 API_KEY_ALPHABET = string.ascii_letters + string.digits
 
 # SigV4 requests are valid for 15 minutes either side of the server's clock.
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=15)
-SERVICE = "execute-api"
+SERVICE = sigv4.SERVICE
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
@@ -75,21 +74,6 @@ MISSING_AUTHENTICATION_TOKEN = Refusal(
 # API Gateway has no gateway response type of its own for an unknown access key: DEFAULT_4XX.
 UNKNOWN_ACCESS_KEY = Refusal("DEFAULT_4XX",
                              "The security token included in the request is invalid.")
-
-
-class _SignedHeadersOnly(SigV4Auth):
-    """botocore's SigV4 over exactly the headers the client says it signed."""
-
-    def __init__(self, credentials: Credentials, region: str, signed: list[str]) -> None:
-        super().__init__(credentials, SERVICE, region)
-        self.signed = signed
-
-    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
-        chosen = HTTPHeaders()
-        for name in self.signed:
-            for value in request.headers.get_all(name) or []:
-                chosen[name] = value
-        return chosen
 
 
 @dataclass(frozen=True)
@@ -163,14 +147,12 @@ class LocalAuth:
             for value in lower[name]:
                 request.headers.add_header(name, value)
         request.context["timestamp"] = stamp
-        signer = _SignedHeadersOnly(Credentials(self.access_key, self.secret_key), self.region,
-                                    signed)
-        canonical = signer.canonical_request(request)
-        string_to_sign = signer.string_to_sign(request, canonical)
-        expected = signer.signature(string_to_sign, request)
-        if hmac.compare_digest(expected, match["signature"].lower()):
+        # The clients' signer itself, over the headers the client named (scripts/sigv4.py).
+        expected = sigv4.compute(request, Credentials(self.access_key, self.secret_key),
+                                 self.region, only=signed)
+        if hmac.compare_digest(expected.signature, match["signature"].lower()):
             return None
-        return self._mismatch(canonical, string_to_sign)
+        return self._mismatch(expected.canonical_request, expected.string_to_sign)
 
     @staticmethod
     def _mismatch(canonical: str, string_to_sign: str) -> Refusal:
@@ -236,13 +218,9 @@ class SigV4RequestAuth(requests.auth.AuthBase):
         self.region = region
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        found = boto3.Session().get_credentials()
-        if found is None:
-            raise RuntimeError("no AWS credentials to sign with")
         body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
-        signing = AWSRequest(method=request.method, url=request.url, data=body or b"",
-                             headers={k: v for k, v in request.headers.items()
-                                      if k.lower() == "content-type"})
-        SigV4Auth(found.get_frozen_credentials(), SERVICE, self.region).add_auth(signing)
-        request.headers.update(dict(signing.headers))
+        # The credentials as they are now (a test's environment sets them per test).
+        request.headers.update(sigv4.Signer(self.region).headers(
+            request.url or "", request.method or "GET", body or b"",
+            {k: v for k, v in request.headers.items() if k.lower() == "content-type"}))
         return request

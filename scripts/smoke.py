@@ -31,10 +31,9 @@ from urllib.parse import quote
 
 import boto3
 import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from scripts import sigv4
 from scripts.cfn_yaml import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,10 +136,8 @@ class Smoke:
         url = self.target.read_url + path
         headers: dict[str, str] = {}
         if signed:
-            request = AWSRequest(method="GET", url=url)
-            SigV4Auth(credentials or self.credentials, "execute-api",
-                      self.target.region).add_auth(request)
-            headers = dict(request.headers)
+            headers = sigv4.Signer(self.target.region, credentials or self.credentials) \
+                .headers(url)
         return self.http.get(url, headers=headers, timeout=30)
 
     def submit(self, command: dict[str, Any]) -> str:
