@@ -75,9 +75,10 @@ def sent_request_id(spec: GatewaySpec, extended_id: str) -> str:
     return fields["MessageAttribute.1.Value.StringValue"][0]
 
 
-# extendedRequestId is base64: "+", "/" and "=" padding, several of each, anywhere.
-EXTENDED_IDS = ["D4VJDGZOoAMFRmQ=", "a+b/c+d/ef+/+/g=", "++//++//++//++//", "AB/+CD==",
-                "plain0123456789x"]
+# extendedRequestId as AWS recorded it (URL-safe base64: "-", "_", one "="), and in standard
+# base64 ("+", "/"), which the template would make URL-safe all the same.
+EXTENDED_IDS = ["CzuJMEDMoAMF_MQ=", "S-D5rG9QFiAFnVg=", "__--__--__--__-=", "D4VJDGZOoAMFRmQ=",
+                "a+b/c+d/ef+/+/g=", "AB/+CD==", "plain0123456789x"]
 
 
 @pytest.mark.parametrize("extended_id", EXTENDED_IDS)
@@ -95,10 +96,11 @@ def test_request_id_is_the_url_safe_extended_request_id(spec: GatewaySpec,
 
 def test_request_ids_stay_distinct(spec: GatewaySpec) -> None:
     generated = {new_extended_request_id() for _ in range(2000)}
-    assert all(re.fullmatch(r"[A-Za-z0-9+/]{15}=", value) for value in generated)
-    assert any("+" in value for value in generated) and any("/" in value for value in generated)
+    # AWS's shape: 16 characters of URL-safe base64 ending in "=" (both "-" and "_" occur).
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{15}=", value) for value in generated)
+    assert any("-" in value for value in generated) and any("_" in value for value in generated)
     sent = {client_request_id(value) for value in generated}
-    assert len(sent) == len(generated)
+    assert sent == {value[:-1] for value in generated}  # only the padding goes
     # Spot-check the template itself on generated ids, not only the gateway's copy.
     for value in sorted(generated)[:20]:
         assert sent_request_id(spec, value) == client_request_id(value)
