@@ -1,12 +1,16 @@
 """Shared fixtures. The emulators are real processes on loopback, reached over HTTP by boto3 with
 an endpoint URL, as the Lambda's clients reach DynamoDB and SQS: moto in server mode for SQS (and
 DynamoDB), and Amazon's DynamoDB Local for the table in the tests marked `both_stores`, which run
-once per store: `[moto]` and `[dynamodb-local]`."""
+once per store: `[moto]` and `[dynamodb-local]`. The one way to run a test on both stores is that
+marker: it parametrizes whichever store fixture the test takes (STORE_FIXTURES)."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -19,6 +23,10 @@ from devstack.resources import Resources, ensure_resources
 from tests.stores import skip_unless_dynamodb_local_runs
 
 REGION = "us-west-2"
+# Fixtures that take the store from a `both_stores` parametrization (request.param), the first
+# one a test uses: the table's endpoint (functional tests), the pipeline process (e2e), or just
+# the store's name (tests that start their own pipeline).
+STORE_FIXTURES = ("dynamodb_endpoint", "pipeline", "safe_mode_pipeline", "store_name")
 
 # Tests that fail on DynamoDB Local because the code under test (chalicelib) differs from what
 # DynamoDB does: test name -> what DynamoDB Local answers. Strict: fixed code makes them fail.
@@ -38,17 +46,32 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "dynamodb_endpoint" not in metafunc.fixturenames:
-        return
     if metafunc.definition.get_closest_marker("both_stores") is None:
         return
     if metafunc.definition.get_closest_marker("queue_behaviour") is not None:
         return
+    used = [name for name in STORE_FIXTURES if name in metafunc.fixturenames]
+    if not used:
+        return
     difference = DYNAMODB_LOCAL_DIFFERENCES.get(metafunc.definition.originalname)
     marks = [pytest.mark.xfail(strict=True, reason=difference)] if difference else []
-    metafunc.parametrize("dynamodb_endpoint",
+    metafunc.parametrize(used[0],
                          [pytest.param(MOTO), pytest.param(DYNAMODB_LOCAL, marks=marks)],
                          indirect=True, ids=list(STORES))
+
+
+def store_of(request: pytest.FixtureRequest) -> str:
+    """The store a `both_stores` parametrization chose (moto otherwise); skips, saying why,
+    where DynamoDB Local cannot run."""
+    store: str = getattr(request, "param", MOTO)
+    if store == DYNAMODB_LOCAL:
+        skip_unless_dynamodb_local_runs()
+    return store
+
+
+@pytest.fixture
+def store_name(request: pytest.FixtureRequest) -> str:
+    return store_of(request)
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +87,22 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
     skip_unless_dynamodb_local_runs()
     with DynamoDBLocal() as server:
         yield server
+
+
+AppImport = Callable[[], ModuleType]  # the import_app fixture
+
+
+@pytest.fixture
+def import_app() -> Iterator[AppImport]:
+    """Imports app.py afresh under the test's environment (it reads its settings at import, as
+    in Lambda); forgotten afterwards, so that no other test gets this test's settings."""
+
+    def fresh() -> ModuleType:
+        sys.modules.pop("app", None)
+        return importlib.import_module("app")
+
+    yield fresh
+    sys.modules.pop("app", None)
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +125,7 @@ def endpoint_url(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> st
 @pytest.fixture
 def dynamodb_endpoint(request: pytest.FixtureRequest, endpoint_url: str) -> str:
     """Where the table lives: moto, or DynamoDB Local for a `both_stores` test's second run."""
-    if getattr(request, "param", MOTO) == DYNAMODB_LOCAL:
+    if store_of(request) == DYNAMODB_LOCAL:
         server: DynamoDBLocal = request.getfixturevalue("dynamodb_local")
         return server.endpoint_url
     return endpoint_url

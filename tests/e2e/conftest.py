@@ -6,15 +6,14 @@ DynamoDB Local with `--store dynamodb-local`); the pipeline's DynamoDB clients g
 (AWS_ENDPOINT_URL_DYNAMODB), so tests can make the consumer's writes fail the way DynamoDB fails,
 without touching the code under test.
 
-The tests of test_pipeline_e2e.py run on both stores: `pipeline` and `safe_mode_pipeline` are
-parametrized there (`[moto]`, `[dynamodb-local]`), one process per store and mode for the session.
+Tests marked `both_stores` (tests/conftest.py) get `pipeline` and `safe_mode_pipeline` once per
+store (`[moto]`, `[dynamodb-local]`), one process per store and mode for the session.
 """
 
 from __future__ import annotations
 
 import decimal
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,17 +25,15 @@ import pytest
 import requests
 
 from devstack.auth import SigV4RequestAuth, printed_api_key
-from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO, STORES
+from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO
 from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.faults import FaultProxy
 from devstack.process import DevstackProcess
-from tests.stores import skip_unless_dynamodb_local_runs
+from tests.conftest import REGION, store_of
+from tests.waiting import wait_until
 
-REGION = "us-west-2"
 # Failed messages come back after this many seconds (infra's 180 s would make tests crawl).
 VISIBILITY_TIMEOUT = 3
-# Modules whose `pipeline` / `safe_mode_pipeline` tests run once per store.
-BOTH_STORES_MODULES = ("test_pipeline_e2e",)
 
 
 class PipelineProcess(DevstackProcess):
@@ -81,50 +78,30 @@ class PipelineProcess(DevstackProcess):
 
     def outcome(self, request_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """Poll GET /requests/{id} until the consumer recorded an outcome (404 = pending)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def recorded() -> dict[str, Any] | None:
             response = self.http.get(f"{self.base_url}/requests/{request_id}", timeout=10)
             if response.status_code == 200:
                 found: dict[str, Any] = response.json()
                 return found
             assert response.status_code == 404, response.text
             assert response.json()["status"] == "pending"
-            time.sleep(0.2)
-        raise AssertionError(f"no outcome for {request_id} in {timeout} s\n{self.log()[-3000:]}")
+            return None
+
+        return wait_until(recorded, timeout, interval=0.2,
+                          what=lambda: f"no outcome for {request_id}\n{self.log()[-3000:]}")
 
     def item(self, item_id: str) -> tuple[int, Any]:
         response = self.http.get(f"{self.base_url}/items/{quote(item_id, safe='')}", timeout=10)
         return response.status_code, json.loads(response.text, parse_float=decimal.Decimal)
 
     def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log():
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} not logged in {timeout} s\n{self.log()[-3000:]}")
+        wait_until(lambda: text in self.log(), timeout, interval=0.2,
+                   what=lambda: f"{text!r} not logged\n{self.log()[-3000:]}")
 
     def sqs(self) -> Any:
         return boto3.client("sqs", endpoint_url=self.emulator_url, region_name=REGION,
                             aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.module.__name__.rsplit(".", 1)[-1] not in BOTH_STORES_MODULES:
-        return
-    if metafunc.definition.get_closest_marker("queue_behaviour") is not None:
-        return  # moto only (tests/conftest.py)
-    for name in ("pipeline", "safe_mode_pipeline"):
-        if name in metafunc.fixturenames:
-            metafunc.parametrize(name, STORES, indirect=True, ids=list(STORES))
-
-
-def store_of(request: pytest.FixtureRequest) -> str:
-    store: str = getattr(request, "param", MOTO)
-    if store == DYNAMODB_LOCAL:
-        skip_unless_dynamodb_local_runs()
-    return store
 
 
 def start_pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,

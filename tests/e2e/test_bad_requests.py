@@ -36,6 +36,7 @@ from tests.bad_request_generator import (
     contract_verdict,
     generate,
 )
+from tests.conftest import REGION
 from tests.e2e.report import report
 
 BAD_REQUEST_COUNT = int(os.environ.get("BAD_REQUESTS", "5000"))
@@ -54,7 +55,7 @@ def idle_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devstack
 
 
 def _sqs(process: DevstackProcess) -> Any:
-    return boto3.client("sqs", endpoint_url=process.endpoint_url, region_name="us-west-2",
+    return boto3.client("sqs", endpoint_url=process.endpoint_url, region_name=REGION,
                         aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                         aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 

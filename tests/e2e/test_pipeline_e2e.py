@@ -19,7 +19,7 @@ from devstack.vtl import dumps_compact
 from tests.bad_requests import BAD_REQUESTS
 from tests.e2e.conftest import PipelineProcess, unique
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_stores]
 
 AWKWARD = "& + % = ? # ü 😀 \" ' \\ \n\t end"
 

@@ -11,31 +11,22 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 
-from devstack.dynamodb_local import DYNAMODB_LOCAL, STORES, DynamoDBLocal
+from devstack.dynamodb_local import DYNAMODB_LOCAL, DynamoDBLocal
 from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
 from devstack.process import PROJECT_DIR, DevstackProcess
-from tests.stores import skip_unless_dynamodb_local_runs
+from tests.waiting import wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_stores]
 
 # What the issue asks: stopped within 2 s of SIGTERM; emulators gone within a few seconds of a
 # kill -9 of their owner (the guard notices at once; they get 0.5 s to exit on SIGTERM).
 STOP_SECONDS = 2.0
 ORPHAN_SECONDS = 5.0
-
-
-@pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest) -> str:
-    chosen: str = request.param
-    if chosen == DYNAMODB_LOCAL:
-        skip_unless_dynamodb_local_runs()
-    return chosen
 
 
 def emulator_ports(stack: DevstackProcess) -> set[int]:
@@ -80,18 +71,9 @@ def alive(pids: set[int]) -> set[int]:
     return {pid for pid in pids if pid in table and not table[pid][1].startswith("Z")}
 
 
-def wait_until(condition: Callable[[], bool], seconds: float) -> float:
-    """Seconds until condition() held; fails after `seconds`."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > seconds:
-            pytest.fail(f"not within {seconds} s")
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
 @pytest.mark.alone  # a stop time: measured with nothing else running
-def test_sigterm_stops_every_part_within_2_s(tmp_path: Path, store: str) -> None:
+def test_sigterm_stops_every_part_within_2_s(tmp_path: Path, store_name: str) -> None:
+    store = store_name
     stack = DevstackProcess(tmp_path / "devstack.log", store=store).start()
     assert stack.process is not None
     process = stack.process
@@ -112,8 +94,9 @@ def test_sigterm_stops_every_part_within_2_s(tmp_path: Path, store: str) -> None
         assert not answers(port), port
 
 
-def test_kill_9_of_the_pipeline_takes_its_emulators_down(tmp_path: Path, store: str) -> None:
-    stack = DevstackProcess(tmp_path / "devstack.log", store=store).start()
+def test_kill_9_of_the_pipeline_takes_its_emulators_down(tmp_path: Path,
+                                                         store_name: str) -> None:
+    stack = DevstackProcess(tmp_path / "devstack.log", store=store_name).start()
     assert stack.process is not None
     children = descendants(stack.process.pid)
     assert all(answers(port) for port in emulator_ports(stack))
@@ -188,10 +171,8 @@ def test_emulators_given_on_purpose_are_used_and_left_running(
         response = requests.post(f"{stack.base_url}/SQSManager", timeout=10, json={
             "operation": "put", "id": "on-purpose", "item": {"n": 1}})
         assert response.status_code == 202, response.text
-        deadline = time.monotonic() + 20
-        while requests.get(f"{stack.base_url}/items/on-purpose", timeout=10).status_code != 200:
-            assert time.monotonic() < deadline, stack.log()[-3000:]
-            time.sleep(0.2)
+        wait_until(lambda: requests.get(f"{stack.base_url}/items/on-purpose", timeout=10), 20,
+                   interval=0.2, what=lambda: stack.log()[-3000:])
     finally:
         stack.stop()
     # The table is in the DynamoDB Local it was given, which is still running.

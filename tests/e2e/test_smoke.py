@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from devstack.emulator import EMULATOR_CREDENTIALS
-from tests.e2e.conftest import REGION, AuthPipeline, unique
+from tests.conftest import REGION
+from tests.e2e.conftest import AuthPipeline, unique
 
 pytestmark = pytest.mark.e2e
 

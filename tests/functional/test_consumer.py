@@ -8,9 +8,7 @@ consumer and the emulator."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -27,6 +25,7 @@ from devstack.faults import CONFLICT, Fault, FaultProxy
 from devstack.poller import SqsPoller, lambda_record
 from devstack.redrive import redrive
 from devstack.resources import Resources, queue_depth
+from tests.conftest import REGION, AppImport
 
 pytestmark = pytest.mark.both_stores  # moto and DynamoDB Local (tests/conftest.py)
 
@@ -44,7 +43,8 @@ def faults(dynamodb_endpoint: str) -> Iterator[FaultProxy]:
 
 @pytest.fixture
 def load_app(resources: Resources, monkeypatch: pytest.MonkeyPatch, faults: FaultProxy,
-             backend: str) -> Callable[[bool], tuple[ModuleType, FaultProxy]]:
+             backend: str, import_app: AppImport
+             ) -> Callable[[bool], tuple[ModuleType, FaultProxy]]:
     def load(report_batch_item_failures: bool) -> tuple[ModuleType, FaultProxy]:
         monkeypatch.setenv("TABLE_NAME", resources.table_name)
         monkeypatch.setenv("QUEUE_NAME", resources.queue_name)
@@ -53,16 +53,14 @@ def load_app(resources: Resources, monkeypatch: pytest.MonkeyPatch, faults: Faul
             monkeypatch.setenv("BATCH_CONCURRENCY", "1")
         # The consumer's DynamoDB traffic goes through the proxy (botocore honours this).
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", faults.url)
-        # app.py reads its settings at import, as in Lambda: import it afresh for this env.
-        sys.modules.pop("app", None)
-        return importlib.import_module("app"), faults
+        return import_app(), faults
     return load
 
 
 def make_poller(app: ModuleType, resources: Resources, sqs: Any,
                 honour_batch_item_failures: bool) -> SqsPoller:
     return SqsPoller(sqs, resources.queue_url, resources.queue_arn, app.handle_messages,
-                     "us-west-2", batch_size=10, honour_batch_item_failures=(
+                     REGION, batch_size=10, honour_batch_item_failures=(
                          honour_batch_item_failures), visibility_timeout=1)
 
 
@@ -277,7 +275,7 @@ def test_a_redriven_message_without_attributes_keeps_its_identity(
     assert redrive(sqs, resources.dlq_url, resources.queue_url) == 1
     moved = sqs.receive_message(QueueUrl=resources.queue_url, AttributeNames=["All"],
                                 MessageAttributeNames=["All"])["Messages"][0]
-    record = lambda_record(moved, resources.queue_arn, "us-west-2")
+    record = lambda_record(moved, resources.queue_arn, REGION)
     assert record_stamp(record) == Stamp(int(original["Attributes"]["SentTimestamp"]),
                                          original["MessageId"])
 

@@ -24,6 +24,7 @@ from devstack.event_source import (
 )
 from devstack.pipeline import Pipeline
 from devstack.resources import Resources
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +51,9 @@ def test_the_child_applies_what_the_gateway_enqueues(pipeline: Pipeline) -> None
                              json={"operation": "create", "id": "child", "item": {"n": 1}})
     assert response.status_code == 202, response.text
     request_id = response.json()["requestId"]
-    deadline = time.monotonic() + 20
-    while (outcome := requests.get(f"{pipeline.base_url}/requests/{request_id}",
-                                   timeout=10)).status_code == 404:
-        assert time.monotonic() < deadline, "no outcome in 20 s"
-        time.sleep(0.2)
+    # A response is true when it is 2xx or 3xx: 404 means pending.
+    outcome = wait_until(lambda: requests.get(f"{pipeline.base_url}/requests/{request_id}",
+                                              timeout=10), 20, what="no outcome")
     assert outcome.json()["status"] == "applied"
     item = requests.get(f"{pipeline.base_url}/items/child", timeout=10).json()
     assert item == {"id": "child", "version": 1, "n": 1}
@@ -77,19 +76,14 @@ def test_an_event_source_that_dies_is_replaced(caplog: pytest.LogCaptureFixture)
         first = stack.event_source_process.pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while stack.event_source_restarts < 1:
-            assert time.monotonic() < deadline, "no new event source in 30 s"
-            time.sleep(0.1)
+        wait_until(lambda: stack.event_source_restarts >= 1, 30, what="no new event source")
         second = stack.event_source_process.pid
         assert second is not None and second != first and running(second)
         response = requests.post(f"{stack.base_url}/SQSManager", timeout=10, json={
             "operation": "create", "id": "after-crash", "item": {"n": 2}})
         assert response.status_code == 202, response.text
-        deadline = time.monotonic() + 20
-        while requests.get(f"{stack.base_url}/items/after-crash", timeout=10).status_code != 200:
-            assert time.monotonic() < deadline, "not applied in 20 s"
-            time.sleep(0.2)
+        wait_until(lambda: requests.get(f"{stack.base_url}/items/after-crash", timeout=10), 20,
+                   what="not applied")
     assert not running(second)
     assert f"the event source exited with code {-signal.SIGKILL}" in caplog.text
 
@@ -106,10 +100,8 @@ def test_a_replacement_that_cannot_start_is_said_plainly(
         assert stack.event_source_process is not None and stack.event_source_process.pid
         monkeypatch.setattr(pipeline_module, "EventSourceProcess", NeverReady)
         os.kill(stack.event_source_process.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while "nothing consumes the queue now" not in caplog.text:
-            assert time.monotonic() < deadline, caplog.text[-2000:]
-            time.sleep(0.1)
+        wait_until(lambda: "nothing consumes the queue now" in caplog.text, 30,
+                   what=lambda: caplog.text[-2000:])
         assert stack.event_source_restarts == 0
 
 

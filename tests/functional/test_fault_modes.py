@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 from devstack.faults import SERVER_ERROR_AFTER, TRANSIENT_KINDS, FaultProxy, RandomFaults
 from devstack.poller import SqsPoller
 from devstack.resources import Resources, queue_depth
+from tests.conftest import REGION
 
-REGION = "us-west-2"
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 

@@ -27,6 +27,7 @@ from chalicelib.clients import MAX_ATTEMPTS
 from devstack.faults import Fault, FaultProxy
 from devstack.poller import lambda_record
 from devstack.resources import Resources, ensure_resources
+from tests.conftest import REGION
 from tests.functional import test_consumer
 from tests.functional.test_consumer import drain, make_poller, outcome
 from tests.functional.test_in_order import PROPERTY, Model, Request, sequences, stored, with_id
@@ -69,7 +70,7 @@ def test_the_queues_are_fifo_and_records_carry_lambdas_fifo_attributes(
     send(sqs, resources, {"operation": "delete", "id": "g"}, "r-1")  # SQS drops the copy
     [message] = sqs.receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=10,
                                     AttributeNames=["All"])["Messages"]
-    record = lambda_record(message, resources.queue_arn, "us-west-2")
+    record = lambda_record(message, resources.queue_arn, REGION)
     # As in Lambda's FIFO records (AWS "Using Lambda with Amazon SQS", FIFO example event).
     assert {"MessageGroupId": "g", "MessageDeduplicationId": "r-1"}.items() <= record[
         "attributes"].items()

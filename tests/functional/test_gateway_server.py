@@ -9,7 +9,6 @@ import logging
 import socket
 import struct
 import threading
-import time
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler
 
@@ -17,6 +16,7 @@ import pytest
 from chalice.local import ThreadedHTTPServer
 
 from devstack.gateway import GatewayHTTPServer
+from tests.waiting import wait_until
 
 CLIENTS = 20  # more than socketserver's default backlog of 5
 
@@ -90,9 +90,7 @@ def test_a_client_that_hangs_up_early_is_one_log_line_not_a_traceback(
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         client.close()
         AnswersWhenToldTo.go.set()
-        deadline = time.monotonic() + 10
-        while "closed the connection" not in caplog.text and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: "closed the connection" in caplog.text, 10, interval=0.02)
         assert "closed the connection before its answer was written" in caplog.text
         # It goes on serving.
         with socket.create_connection(server.server_address) as again:

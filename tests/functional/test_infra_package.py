@@ -19,6 +19,7 @@ from cfnlint.api import ManualArgs, lint
 from scripts import bytecode, deployment_hash
 from scripts.cfn_yaml import load_template
 from tests import iam_policies
+from tests.conftest import REGION, AppImport
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).parent / "chalice"
@@ -27,7 +28,7 @@ INTRINSICS = {"Ref"}
 
 
 def run_chalice_package(project: Path, outdir: Path, *extra: str) -> None:
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-west-2",
+    env = {**os.environ, "AWS_DEFAULT_REGION": REGION,
            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     env.pop("AWS_PROFILE", None)
     result = subprocess.run(
@@ -74,7 +75,7 @@ def test_merged_template_is_cfn_lint_clean(merged: dict[str, Any], queue_type: s
     template = {**merged, "Parameters": {**merged["Parameters"], "QueueType": {
         **merged["Parameters"]["QueueType"], "Default": queue_type}}}
     text = json.dumps(template)
-    matches = lint(text, config=ManualArgs(regions=["us-west-2"], include_checks=["I"]))
+    matches = lint(text, config=ManualArgs(regions=[REGION], include_checks=["I"]))
     assert [f"{m.rule.id} {m.path_string}: {m.message}" for m in matches] == []
 
 
@@ -83,7 +84,7 @@ def test_merge_produced_no_mixed_intrinsics(merged: dict[str, Any]) -> None:
 
 
 def test_consumer_reports_batch_item_failures_from_our_queue(
-        merged: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+        merged: dict[str, Any], monkeypatch: pytest.MonkeyPatch, import_app: AppImport) -> None:
     function = merged["Resources"]["HandleMessages"]
     assert function["Type"] == "AWS::Serverless::Function"
     props = function["Properties"]
@@ -94,9 +95,7 @@ def test_consumer_reports_batch_item_failures_from_our_queue(
     assert event["Properties"]["BatchSize"] == 10
     # app.py's window for a standard queue; none for FIFO, which Lambda refuses a window for.
     monkeypatch.setenv("QUEUE_NAME", "standard-queue")
-    sys.modules.pop("app", None)  # app.py reads its settings at import
-    window = importlib.import_module("app").BATCHING_WINDOW_SECONDS
-    sys.modules.pop("app", None)
+    window = import_app().BATCHING_WINDOW_SECONDS
     assert window == 1
     assert event["Properties"]["MaximumBatchingWindowInSeconds"] == {"Fn::If": ["IsFifo", 0,
                                                                                  window]}
@@ -197,7 +196,7 @@ def test_unpacked_as_lambda_does_python_uses_those_pyc_files(packaged: Path,
     with zipfile.ZipFile(packaged / "deployment.zip") as package:
         package.extractall(tmp_path)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TABLE_NAME": "t",
-           "QUEUE_NAME": "q", "AWS_DEFAULT_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "x",
+           "QUEUE_NAME": "q", "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "x",
            "AWS_SECRET_ACCESS_KEY": "y", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
     result = subprocess.run([sys.executable, "-B", "-v", "-c", "import app"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=60, check=False)

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,10 @@ from scripts.deployment_hash import DEPLOYMENT
 from scripts.standalone_template import standalone
 from scripts.standalone_template import write as write_standalone
 from scripts.write_outputs import apply_outputs
+from tests.conftest import REGION
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-REGION = "us-west-2"
 STACK = "sqs-manager-test"
 
 
@@ -53,6 +53,12 @@ def template_body(tmp_path_factory: pytest.TempPathFactory) -> str:
     return write_standalone(tmp_path_factory.mktemp("standalone") / "standalone.json").read_text()
 
 
+def settled(cloudformation: Any, name: str) -> dict[str, Any] | None:
+    """The stack once no operation is in progress on it."""
+    described: dict[str, Any] = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    return None if described["StackStatus"].endswith("_IN_PROGRESS") else described
+
+
 def create_stack(moto: MotoServer, name: str, body: str,
                  parameters: dict[str, str] | None = None) -> dict[str, Any]:
     cloudformation = client(moto, "cloudformation")
@@ -60,12 +66,7 @@ def create_stack(moto: MotoServer, name: str, body: str,
         StackName=name, TemplateBody=body, Capabilities=["CAPABILITY_IAM"],
         Parameters=[{"ParameterKey": k, "ParameterValue": v}
                     for k, v in (parameters or {}).items()])
-    deadline = time.monotonic() + 30
-    while True:
-        described: dict[str, Any] = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-        if not described["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    described: dict[str, Any] = wait_until(lambda: settled(cloudformation, name), 30)
     assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
     return described
 
@@ -161,13 +162,8 @@ def test_a_changed_method_is_deployed_anew(moto: MotoServer, template_body: str)
     cloudformation = client(moto, "cloudformation")
     cloudformation.update_stack(StackName=name, TemplateBody=json.dumps(standalone(changed)),
                                 Capabilities=["CAPABILITY_IAM"])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
-        if not status.endswith("_IN_PROGRESS"):
-            break
-        time.sleep(0.1)
-    assert status == "UPDATE_COMPLETE"
+    assert wait_until(lambda: settled(cloudformation, name), 30)["StackStatus"] == (
+        "UPDATE_COMPLETE")
     [second] = deployments(moto, name)
     assert second.startswith("IngestDeployment") and second != first
 

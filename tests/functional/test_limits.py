@@ -27,6 +27,7 @@ from chalicelib.clients import client_config
 from chalicelib.commands import Command
 from chalicelib.outcomes import MAX_REASON_CHARS
 from devstack.faults import INVALID, INVALID_ACTION, Fault, FaultProxy
+from tests.conftest import REGION
 
 pytestmark = pytest.mark.both_stores
 
@@ -68,7 +69,7 @@ def sender(store: ItemStore) -> Sender:
 def faulty(dynamodb_endpoint: str, settings: Settings) -> Iterator[tuple[Sender, FaultProxy]]:
     """A sender whose DynamoDB calls go through the fault proxy."""
     with FaultProxy(dynamodb_endpoint) as proxy:
-        client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name="us-west-2",
+        client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION,
                               config=client_config())
         yield Sender(ItemStore(client, settings)), proxy
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
 from devstack.pipeline import Pipeline
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,9 @@ def test_post_then_read_back(pipeline: Pipeline) -> None:
                              json={"operation": "put", "id": "in process", "item": {"a": "ü"}})
     assert response.status_code == 202, response.text
     request_id = response.json()["requestId"]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        outcome = requests.get(f"{pipeline.base_url}/requests/{request_id}", timeout=10)
-        if outcome.status_code == 200:
-            break
-        time.sleep(0.2)
+    # A response is true when it is 2xx or 3xx: 404 means pending.
+    outcome = wait_until(lambda: requests.get(f"{pipeline.base_url}/requests/{request_id}",
+                                              timeout=10), 20, what="no outcome")
     assert outcome.json()["status"] == "applied"
     item = requests.get(f"{pipeline.base_url}/items/in%20process", timeout=10)
     assert item.json() == {"id": "in process", "version": 1, "a": "ü"}

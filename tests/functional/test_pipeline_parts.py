@@ -24,8 +24,8 @@ from devstack.infra import InfraTemplate
 from devstack.poller import SqsPoller, lambda_record
 from devstack.resources import Resources, queue_depth
 from tests.bad_requests import BAD_REQUESTS
+from tests.conftest import REGION
 
-REGION = "us-west-2"
 AWKWARD = ('{"operation": "create", "id": "a&b", "item": {"t": "& + % = ? # ü 😀 \\" \' \\\\ \\n", '
            '"n": 0.1, "big": 12345678901234567890}}')
 

@@ -17,6 +17,7 @@ import requests
 from devstack.dynamodb_local import DYNAMODB_LOCAL, DynamoDBLocal
 from devstack.pipeline import DEFAULT_POLLER_CONCURRENCY, Pipeline, poller_concurrency
 from devstack.resources import client, queue_depth
+from tests.waiting import wait_until
 
 REQUESTS = 40
 
@@ -82,10 +83,8 @@ def test_several_pollers_apply_every_message_once(concurrent_pipeline: Pipeline)
     assert pipeline.resources is not None
     sqs = client("sqs", pipeline.endpoint_url)
     # Messages whose write timed out on a busy machine come back (and are found applied).
-    deadline = time.monotonic() + 120
-    while queue_depth(sqs, pipeline.resources.queue_url) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert queue_depth(sqs, pipeline.resources.queue_url) == 0
+    queue_url = pipeline.resources.queue_url
+    wait_until(lambda: queue_depth(sqs, queue_url) == 0, 120, interval=0.2)
     assert queue_depth(sqs, pipeline.resources.dlq_url) == 0
     # Every batch was one invocation of one poller: at least REQUESTS / 10 of them in all.
     assert sum(poller.invocations for poller in pipeline.pollers) >= REQUESTS // 10

@@ -10,9 +10,9 @@ import pytest
 from devstack.emulator import MotoServer
 from scripts.smoke import stack_target
 from scripts.standalone_template import write as write_standalone
+from tests.conftest import REGION
 from tests.functional.test_infra_stack import create_stack
 
-REGION = "us-west-2"
 READ_URL = "https://def456.execute-api.us-west-2.amazonaws.com/Prod1/"
 
 

@@ -3,10 +3,7 @@ the app decodes them exactly once (Chalice's test client passes them on encoded,
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 from urllib.parse import quote
@@ -15,17 +12,15 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import ItemNotFoundError, OutcomeNotFoundError
+from tests.conftest import AppImport
 
 AWKWARD_ID = "a b/c%d+e ü😀"
 
 
 @pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+def app(monkeypatch: pytest.MonkeyPatch, import_app: AppImport) -> ModuleType:
     monkeypatch.setenv("READ_API_AUTH", "none")
-    sys.modules.pop("app", None)
-    module = importlib.import_module("app")
-    yield module
-    sys.modules.pop("app", None)
+    return import_app()
 
 
 class FakeStore:

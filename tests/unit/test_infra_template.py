@@ -15,6 +15,7 @@ from chalicelib.clients import CALL_SECONDS, MESSAGE_SECONDS
 from chalicelib.settings import LOCAL_QUEUE, LOCAL_TABLE
 from scripts import cfn_yaml, standalone_template, sync_schema, write_outputs
 from tests import iam_policies
+from tests.conftest import REGION
 from tests.iam_policies import as_list
 from tests.infra_files import CONSUMER_NAME, EXTENSION, ROOT, SCHEMA, lambda_setting, statements
 
@@ -56,7 +57,7 @@ def test_cfn_yaml_leaves_the_global_safe_loader_alone() -> None:
 
 
 def _lint(text: str) -> list[str]:
-    matches = lint(text, config=ManualArgs(regions=["us-west-2"], include_checks=["I"]))
+    matches = lint(text, config=ManualArgs(regions=[REGION], include_checks=["I"]))
     return [f"{m.rule.id} {m.path_string}: {m.message}" for m in matches
             # The Chalice-only overrides have no Type on their own: they are merged.
             if not (m.rule.id == "E3001" and m.path[:1] == ["Resources"]

@@ -18,8 +18,8 @@ from botocore.credentials import Credentials
 from devstack.auth import LocalAuth, Refusal, auth_banner
 from devstack.gateway import substitute
 from devstack.infra import InfraTemplate
+from tests.conftest import REGION
 
-REGION = "us-west-2"
 HOST = "127.0.0.1:8123"
 AUTH = LocalAuth(api_key="k" * 40, region=REGION)
 

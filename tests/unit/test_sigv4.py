@@ -10,8 +10,8 @@ from botocore.credentials import Credentials
 
 from devstack.auth import LocalAuth
 from scripts import sigv4
+from tests.conftest import REGION
 
-REGION = "us-west-2"
 HOST = "127.0.0.1:8123"
 AUTH = LocalAuth(api_key="k" * 40, region=REGION)
 LOCAL = Credentials(AUTH.access_key, AUTH.secret_key)

@@ -16,6 +16,7 @@ from scripts.smoke import (
     table,
     target_from_stack,
 )
+from tests.conftest import REGION
 
 INGEST = "https://abc123.execute-api.us-west-2.amazonaws.com/Prod1/SQSManager"
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ def test_package_path_stack_has_everything_in_its_outputs() -> None:
         return "the-key-value"
 
     target = target_from_stack({"IngestUrl": INGEST, "EndpointURL": READ, "ApiKeyId": "k1"},
-                               key_value, "us-west-2")
+                               key_value, REGION)
     assert (target.ingest_url, target.read_url, target.api_key) == (
         INGEST, READ.rstrip("/"), "the-key-value")
     assert looked_up == ["k1"]
@@ -55,7 +56,7 @@ def test_explicit_read_url_and_key_win() -> None:
 def test_what_is_missing_is_named(outputs: dict[str, str], read_url: str | None,
                                   api_key: str | None, says: str) -> None:
     with pytest.raises(SystemExit, match=says):
-        target_from_stack(outputs, lambda key_id: "v", "us-west-2", read_url, api_key)
+        target_from_stack(outputs, lambda key_id: "v", REGION, read_url, api_key)
 
 
 def test_chalice_deploy_path_reads_the_url_chalice_recorded(tmp_path: Path) -> None:
