@@ -124,13 +124,15 @@ def test_only_our_roles(merged: dict[str, Any]) -> None:
     assert all("Type" in body for body in resources.values())
 
 
-def test_the_ingest_deployment_is_named_by_content_hash(merged: dict[str, Any]) -> None:
+def test_the_ingest_deployments_are_named_by_content_hash(merged: dict[str, Any]) -> None:
     resources = merged["Resources"]
     built = deployment_hash.with_deployment_hash(load_template(deployment_hash.EXTENSION))
-    [name] = [n for n, body in resources.items() if body["Type"] == "AWS::ApiGateway::Deployment"
-              and body["Properties"]["RestApiId"] == {"Ref": "IngestApi"}]
-    assert name in built["Resources"] and name != "IngestDeployment"
-    assert resources["Stage"]["Properties"]["DeploymentId"] == {"Ref": name}
+    names = {n for n, body in resources.items() if body["Type"] == "AWS::ApiGateway::Deployment"
+             and body["Properties"]["RestApiId"] == {"Ref": "IngestApi"}}
+    assert len(names) == 3  # one per IngestAuthorization mode
+    assert names <= set(built["Resources"]) and "IngestDeploymentAwsIam" not in names
+    assert resources["Stage"]["Properties"]["DeploymentId"] == built["Resources"]["Stage"][
+        "Properties"]["DeploymentId"]
 
 
 def test_both_apis_and_outputs(merged: dict[str, Any]) -> None:

@@ -20,7 +20,8 @@ import boto3
 import pytest
 
 from devstack.emulator import MotoServer
-from scripts.deployment_hash import DEPLOYMENT
+from scripts.cfn_yaml import load_template
+from scripts.deployment_hash import DEPLOYMENT, EXTENSION
 from scripts.standalone_template import standalone
 from scripts.standalone_template import write as write_standalone
 from scripts.write_outputs import apply_outputs
@@ -134,11 +135,61 @@ def ingest_method(moto: MotoServer, stack: dict[str, Any]) -> dict[str, Any]:
     return method
 
 
-def test_an_api_key_is_required_unless_turned_off(moto: MotoServer, stack: dict[str, Any],
-                                                  template_body: str) -> None:
-    assert ingest_method(moto, stack)["apiKeyRequired"] is True
-    open_stack = create_stack(moto, f"{STACK}-open", template_body, {"RequireApiKey": "false"})
-    assert ingest_method(moto, open_stack)["apiKeyRequired"] is False
+def test_ingest_authorization_modes(moto: MotoServer, stack: dict[str, Any],
+                                    template_body: str) -> None:
+    """AWS_IAM by default; API_KEY and AWS_IAM_AND_API_KEY on demand (the method as API Gateway
+    holds it: authorizationType and apiKeyRequired)."""
+    def auth(described: dict[str, Any]) -> tuple[str, bool]:
+        method = ingest_method(moto, described)
+        return method["authorizationType"], method["apiKeyRequired"]
+
+    assert auth(stack) == ("AWS_IAM", False)
+    assert outputs(stack)["IngestAuthorization"] == "AWS_IAM"
+    assert "ApiKeyId" not in outputs(stack)
+    key_stack = create_stack(moto, f"{STACK}-key", template_body,
+                             {"IngestAuthorization": "API_KEY"})
+    assert auth(key_stack) == ("NONE", True)
+    assert "IngestInvokePolicyArn" not in outputs(key_stack)
+    both = create_stack(moto, f"{STACK}-both", template_body,
+                        {"IngestAuthorization": "AWS_IAM_AND_API_KEY"})
+    assert auth(both) == ("AWS_IAM", True)
+
+
+def test_the_invoke_policy_grants_exactly_the_ingest_method(moto: MotoServer,
+                                                            stack: dict[str, Any]) -> None:
+    found = outputs(stack)
+    iam = client(moto, "iam")
+    policy = iam.get_policy(PolicyArn=found["IngestInvokePolicyArn"])["Policy"]
+    document = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy[
+        "DefaultVersionId"])["PolicyVersion"]["Document"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    api_id = found["IngestApiId"]
+    [statement] = document["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "execute-api:Invoke"
+    account = client(moto, "sts").get_caller_identity()["Account"]
+    assert statement["Resource"] == (
+        f"arn:aws:execute-api:{REGION}:{account}:{api_id}/Prod1/POST/SQSManager")
+
+
+def test_switching_the_mode_publishes_a_new_deployment(moto: MotoServer,
+                                                       template_body: str) -> None:
+    """A stage serves a snapshot: the switch must create the new mode's Deployment."""
+    name = f"{STACK}-switch"
+    create_stack(moto, name, template_body, {"IngestAuthorization": "API_KEY"})
+    [before] = deployments(moto, name)
+    cloudformation = client(moto, "cloudformation")
+    cloudformation.update_stack(
+        StackName=name, TemplateBody=template_body, Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "IngestAuthorization", "ParameterValue": "AWS_IAM"}])
+    assert wait_until(lambda: settled(cloudformation, name), 30)["StackStatus"] == (
+        "UPDATE_COMPLETE")
+    assert before.startswith("IngestDeploymentApiKey")
+    # moto keeps a resource whose condition turned false (CloudFormation deletes it): only the
+    # new one is asserted.
+    [after] = [d for d in deployments(moto, name) if d != before]
+    assert after.startswith("IngestDeploymentAwsIam") and not after.startswith(
+        "IngestDeploymentAwsIamAnd")
 
 
 def deployments(moto: MotoServer, stack_name: str) -> list[str]:
@@ -151,11 +202,9 @@ def test_a_changed_method_is_deployed_anew(moto: MotoServer, template_body: str)
     name = f"{STACK}-redeploy"
     create_stack(moto, name, template_body)
     [first] = deployments(moto, name)
-    assert first.startswith("IngestDeployment") and first != "IngestDeployment"
-    changed = json.loads(template_body)
-    changed["Resources"] = {k: v for k, v in changed["Resources"].items() if k != first}
-    changed["Resources"]["IngestDeployment"] = json.loads(template_body)["Resources"][first]
-    changed["Resources"]["Stage"]["Properties"]["DeploymentId"] = {"Ref": "IngestDeployment"}
+    assert first.startswith("IngestDeploymentAwsIam") and first != "IngestDeploymentAwsIam"
+    # The source template again (unhashed names), with the method changed.
+    changed = load_template(EXTENSION)
     method = changed["Resources"]["SendMessageMethod"]["Properties"]
     method["Integration"]["RequestTemplates"]["application/json"]["Fn::Sub"][0] += (
         "&MessageAttribute.3.Name=x")
@@ -165,7 +214,7 @@ def test_a_changed_method_is_deployed_anew(moto: MotoServer, template_body: str)
     assert wait_until(lambda: settled(cloudformation, name), 30)["StackStatus"] == (
         "UPDATE_COMPLETE")
     [second] = deployments(moto, name)
-    assert second.startswith("IngestDeployment") and second != first
+    assert second.startswith("IngestDeploymentAwsIam") and second != first
 
 
 def test_write_outputs_into_a_copy_of_the_config(moto: MotoServer, stack: dict[str, Any],

@@ -23,11 +23,22 @@ def source() -> dict[str, Any]:
     return load_template(EXTENSION)
 
 
-def deployment_id(template: dict[str, Any]) -> str:
+# One Deployment per IngestAuthorization mode (infra/extension.yaml says why).
+DEPLOYMENTS = ("IngestDeploymentAwsIam", "IngestDeploymentApiKey",
+               "IngestDeploymentAwsIamAndApiKey")
+
+
+def deployment_ids(template: dict[str, Any]) -> dict[str, str]:
+    """Each Deployment's logical id in the built template, by its id in the source."""
     built = deployment_hash.with_deployment_hash(template)
-    [name] = [n for n, body in built["Resources"].items()
-              if body.get("Type") == "AWS::ApiGateway::Deployment"]
-    return name
+    names = [n for n, body in built["Resources"].items()
+             if body.get("Type") == "AWS::ApiGateway::Deployment"]
+    return {source: next(n for n in names if re.fullmatch(source + "[0-9a-f]{10}", n))
+            for source in DEPLOYMENTS}
+
+
+def deployment_id(template: dict[str, Any]) -> str:
+    return deployment_ids(template)["IngestDeploymentAwsIam"]
 
 
 def edited(template: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
@@ -39,15 +50,28 @@ def edited(template: dict[str, Any], change: Callable[[dict[str, Any]], None]) -
 def test_the_deployment_is_named_by_hash_and_every_reference_follows(
         source: dict[str, Any]) -> None:
     built = deployment_hash.with_deployment_hash(source)
-    name = deployment_id(source)
-    assert re.fullmatch(r"IngestDeployment[0-9a-f]{10}", name)
-    assert "IngestDeployment" not in built["Resources"]
-    assert built["Resources"]["Stage"]["Properties"]["DeploymentId"] == {"Ref": name}
-    assert '"IngestDeployment"' not in json.dumps(built)
+    names = deployment_ids(source)
+    assert len(set(names.values())) == len(DEPLOYMENTS)  # each mode's description differs
+    for old in DEPLOYMENTS:
+        assert old not in built["Resources"]
+        assert f'"{old}"' not in json.dumps(built)
+        assert source["Resources"][old] == built["Resources"][names[old]]
+    assert built["Resources"]["Stage"]["Properties"]["DeploymentId"] == {"Fn::If": [
+        "IngestAuthIsAwsIam", {"Ref": names["IngestDeploymentAwsIam"]},
+        {"Fn::If": ["IngestAuthIsApiKey", {"Ref": names["IngestDeploymentApiKey"]},
+                    {"Ref": names["IngestDeploymentAwsIamAndApiKey"]}]}]}
     # Nothing else changed, and the order of resources is kept.
-    assert [n if n != name else "IngestDeployment" for n in built["Resources"]] == list(
-        source["Resources"])
-    assert source["Resources"]["IngestDeployment"] == built["Resources"][name]
+    back = {new: old for old, new in names.items()}
+    assert [back.get(n, n) for n in built["Resources"]] == list(source["Resources"])
+
+
+def test_each_mode_has_its_own_deployment(source: dict[str, Any]) -> None:
+    """Switching IngestAuthorization must publish a new snapshot: the stage follows the mode."""
+    resources = source["Resources"]
+    assert {resources[name]["Condition"] for name in DEPLOYMENTS} == {
+        "IngestAuthIsAwsIam", "IngestAuthIsApiKey", "IngestAuthIsAwsIamAndApiKey"}
+    assert source["Parameters"]["IngestAuthorization"]["AllowedValues"] == [
+        "AWS_IAM", "API_KEY", "AWS_IAM_AND_API_KEY"]
 
 
 def test_the_hash_is_stable_when_nothing_published_changes(source: dict[str, Any]) -> None:
@@ -130,4 +154,5 @@ def test_the_built_file_and_the_standalone_template_agree(source: dict[str, Any]
                                                           tmp_path: Path) -> None:
     built = load_template(deployment_hash.write(tmp_path / "extension.yaml"))
     assert built == deployment_hash.with_deployment_hash(source)
-    assert deployment_id(source) in standalone_template.standalone(source)["Resources"]
+    assert set(deployment_ids(source).values()) <= set(
+        standalone_template.standalone(source)["Resources"])

@@ -120,8 +120,12 @@ def test_the_package_path_turns_the_batching_window_off_for_fifo(infra: InfraTem
 def test_conditions_follow_parameters(infra: InfraTemplate) -> None:
     assert infra.conditions(infra.parameters())["IsFifo"] is False
     assert infra.conditions(infra.parameters(FIFO))["IsFifo"] is True
-    assert infra.conditions(infra.parameters({"RequireApiKey": "false"}))["ApiKeyRequired"] is (
-        False)
+    # IngestAuthorization: (IAM, API key) for each mode.
+    for mode, expected in {"AWS_IAM": (True, False), "API_KEY": (False, True),
+                           "AWS_IAM_AND_API_KEY": (True, True)}.items():
+        conditions = infra.conditions(infra.parameters({"IngestAuthorization": mode}))
+        assert (conditions["IngestUsesIam"], conditions["ApiKeyRequired"]) == expected
+    assert infra.conditions(infra.parameters())["IngestUsesIam"] is True  # the default
     with pytest.raises(TemplateError, match="no parameter"):
         infra.parameters({"QueueTyp": "fifo"})
     with pytest.raises(TemplateError, match="QueueType must be one of"):

@@ -81,7 +81,8 @@ def test_standalone_template_is_cfn_lint_clean(template: dict[str, Any], queue_t
     standalone = standalone_template.standalone(template)
     standalone["Parameters"]["QueueType"]["Default"] = queue_type
     # The Deployment is renamed by content hash (tests/unit/test_deployment_hash.py).
-    renamed = {"IngestDeployment"}
+    renamed = {"IngestDeploymentAwsIam", "IngestDeploymentApiKey",
+               "IngestDeploymentAwsIamAndApiKey"}
     assert set(template["Resources"]) - set(standalone["Resources"]) == CHALICE_OVERRIDES | renamed
     assert len(standalone["Resources"]) == len(template["Resources"]) - len(CHALICE_OVERRIDES)
     assert all("Type" in body for body in standalone["Resources"].values())
@@ -314,6 +315,7 @@ def test_send_message_integration(resources: dict[str, Any]) -> None:
     method = resources["SendMessageMethod"]["Properties"]
     assert method["HttpMethod"] == "POST"
     assert method["ApiKeyRequired"] == {"Fn::If": ["ApiKeyRequired", True, False]}
+    assert method["AuthorizationType"] == {"Fn::If": ["IngestUsesIam", "AWS_IAM", "NONE"]}
     assert method["RequestModels"] == {"application/json": {"Ref": "CommandModel"}}
     assert resources["BodyValidator"]["Properties"]["ValidateRequestBody"] is True
     assert resources["IngestResource"]["Properties"]["PathPart"] == "SQSManager"
@@ -387,6 +389,9 @@ def test_outputs(template: dict[str, Any]) -> None:
             "DeadLetterQueueName", "TableName", "ConsumerRoleArn", "ReadApiRoleArn",
             "ApiKeyId"} <= set(outputs)
     assert outputs["ApiKeyId"]["Condition"] == "ApiKeyRequired"
+    assert outputs["IngestInvokePolicyArn"] == {
+        "Condition": "IngestUsesIam", "Value": {"Ref": "IngestInvokePolicy"},
+        "Description": outputs["IngestInvokePolicyArn"]["Description"]}
     assert outputs["IngestUrl"]["Value"]["Fn::Sub"].endswith("/${StageName}/SQSManager")
 
 
