@@ -35,7 +35,7 @@ from jsonschema import Draft4Validator
 
 from devstack.auth import LocalAuth, Refusal
 from devstack.emulator import EMULATOR_CREDENTIALS
-from devstack.infra import GatewayResponse, GatewaySpec
+from devstack.infra import GatewayResponse, GatewaySpec, MethodAuth
 from devstack.vtl import loads_exact, new_context, override_status, render
 from scripts import openapi
 
@@ -461,7 +461,9 @@ def handler_class(ingest: Ingest, auth: LocalAuth | None = None) -> type[Chalice
                 return
             if not described:  # this app's routes, infra and the schema (scripts/openapi.py)
                 routes = self.local_gateway._app_object.routes
-                described.append(json.dumps(openapi.build(routes), indent=2).encode("utf-8"))
+                described.append(json.dumps(openapi.build(
+                    routes, MethodAuth(iam=False, api_key=True) if auth else None),
+                    indent=2).encode("utf-8"))
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(described[0])))

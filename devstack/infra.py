@@ -163,6 +163,20 @@ class GatewaySpec:
         return _DEFAULT_RESPONSES.get(response_type, _DEFAULT_RESPONSES["DEFAULT_4XX"])
 
 
+# The stack parameter that chooses how POST /SQSManager authorizes, and what `make run
+# INGEST_AUTH=...` calls its values.
+INGEST_AUTHORIZATION = "IngestAuthorization"
+INGEST_AUTH_MODES = {"iam": "AWS_IAM", "api-key": "API_KEY", "iam+api-key": "AWS_IAM_AND_API_KEY"}
+
+
+@dataclass(frozen=True)
+class MethodAuth:
+    """What API Gateway requires of a method's callers: SigV4 (AWS_IAM), an API key, or both."""
+
+    iam: bool
+    api_key: bool
+
+
 class InfraTemplate:
     def __init__(self, path: str | Path = DEFAULT_TEMPLATE) -> None:
         self.path = Path(path)
@@ -195,6 +209,17 @@ class InfraTemplate:
     def conditions(self, refs: Mapping[str, Any]) -> dict[str, bool]:
         """The template's Conditions for these parameter values (`parameters()`)."""
         return evaluate_conditions(self.template.get("Conditions", {}), refs)
+
+    def method_auth(self, mode: str | None = None,
+                    method_id: str = "SendMessageMethod") -> MethodAuth:
+        """The method's AuthorizationType and ApiKeyRequired for an IngestAuthorization value
+        (the parameter's default when None), resolved as CloudFormation would."""
+        refs = self.parameters({INGEST_AUTHORIZATION: mode} if mode else None)
+        conditions = self.conditions(refs)
+        props = self.properties(method_id)
+        authorization = resolve(props.get("AuthorizationType", "NONE"), refs, conditions)
+        api_key = resolve(props.get("ApiKeyRequired", False), refs, conditions)
+        return MethodAuth(iam=authorization == "AWS_IAM", api_key=str(api_key).lower() == "true")
 
     def gateway_spec(self, method_id: str = "SendMessageMethod",
                      model_id: str = "CommandModel",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.reads import MAX_PAGE_SIZE
+from devstack.infra import INGEST_AUTHORIZATION, InfraTemplate, MethodAuth
 from scripts.cfn_yaml import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +76,8 @@ def _ref(name: str) -> dict[str, str]:
 _INGEST_MEANING = {
     202: "Accepted: the command is on the queue. Its outcome: GET /requests/{requestId}.",
     400: "The body is not JSON matching the schema (or SQS refused its characters); not queued.",
-    403: "Missing or unknown x-api-key (AWS, when the stack requires an API key); not queued.",
+    403: "Not signed, signed wrongly or not allowed (IngestAuthorization AWS_IAM), or a missing "
+         "or unknown x-api-key (API_KEY); not queued.",
     413: "Over SQS's 1 MiB message size or API Gateway's 10 MB payload limit; not queued.",
     415: "Content-Type is not application/json; not queued.",
     429: "Throttled by the stage or usage plan; not queued, retry later.",
@@ -87,10 +89,20 @@ _GATEWAY_STATUS = {"UNSUPPORTED_MEDIA_TYPE": 415, "REQUEST_TOO_LARGE": 413,
                    "BAD_REQUEST_BODY": 400, "DEFAULT_5XX": 500}
 
 
+def ingest_security(auth: MethodAuth | None) -> list[dict[str, list[str]]]:
+    """The method's security requirement: SigV4 and/or the key (both in one object: AND).
+    None: an open local gateway (`make run` without AUTH), where sending them is optional."""
+    if auth is None:
+        return [{"SigV4": [], "ApiKey": []}, {}]
+    required = {**({"SigV4": []} if auth.iam else {}), **({"ApiKey": []} if auth.api_key else {})}
+    return [required] if required else []
+
+
 def ingest_operation(template: Mapping[str, Any], command_schema: Mapping[str, Any],
-                     method_id: str = "SendMessageMethod") -> tuple[str, dict[str, Any],
-                                                                   dict[str, Any]]:
-    """(path, operation, component schemas) of the ingest method in infra/extension.yaml."""
+                     auth: MethodAuth | None, method_id: str = "SendMessageMethod"
+                     ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(path, operation, component schemas) of the ingest method in infra/extension.yaml, as a
+    stage with `auth` serves it."""
     resources: Mapping[str, Any] = template["Resources"]
     method = resources[method_id]["Properties"]
     path = "/" + resources[method["ResourceId"]["Ref"]]["Properties"]["PathPart"]
@@ -109,10 +121,9 @@ def ingest_operation(template: Mapping[str, Any], command_schema: Mapping[str, A
         r["Properties"]["ResponseType"], 0))) for r in resources.values()
         if r.get("Type") == "AWS::ApiGateway::GatewayResponse"}
     statuses |= {_GATEWAY_STATUS["REQUEST_TOO_LARGE"]}  # API Gateway's default one
-    security: list[dict[str, list[str]]] = []
-    if method.get("ApiKeyRequired") not in (None, False, "false"):
+    security = ingest_security(auth)
+    if security:
         statuses.add(403)
-        security = [{"ApiKey": []}, {}]  # required or not: the RequireApiKey parameter
     if any(r.get("Type") == "AWS::ApiGateway::Stage" and r["Properties"].get("MethodSettings")
            for r in resources.values()):
         statuses.add(429)
@@ -227,11 +238,13 @@ def read_paths(routes: Mapping[str, Iterable[str]]) -> dict[str, Any]:
     return paths
 
 
-def build(routes: Mapping[str, Iterable[str]], template_path: Path = TEMPLATE,
-          schema_path: Path = SCHEMA) -> dict[str, Any]:
+def build(routes: Mapping[str, Iterable[str]], ingest_auth: MethodAuth | None,
+          template_path: Path = TEMPLATE, schema_path: Path = SCHEMA) -> dict[str, Any]:
+    """The document of a stage whose ingest method requires `ingest_auth` (InfraTemplate's
+    method_auth for its IngestAuthorization; None: an open local gateway)."""
     template = load_template(template_path)
     command_schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    ingest_path, ingest, schemas = ingest_operation(template, command_schema)
+    ingest_path, ingest, schemas = ingest_operation(template, command_schema, ingest_auth)
     document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
@@ -277,8 +290,10 @@ def validate(document: Mapping[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", nargs="?", help="file to write (default: stdout)")
+    parser.add_argument("--ingest-authorization", metavar="MODE",
+                        help=f"the stack's {INGEST_AUTHORIZATION} (default: the template's)")
     args = parser.parse_args(argv)
-    document = build(app_routes())
+    document = build(app_routes(), InfraTemplate(TEMPLATE).method_auth(args.ingest_authorization))
     validate(document)
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if args.output:

@@ -17,6 +17,7 @@ from schemathesis import Case, CheckContext
 from schemathesis.core.transport import Response
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from devstack.infra import InfraTemplate
 from scripts import openapi
 from tests.e2e.conftest import PipelineProcess
 from tests.e2e.report import report
@@ -50,7 +51,7 @@ def report_examples(request: pytest.FixtureRequest) -> Iterator[None]:
 
 # The document as scripts/openapi.py builds it from app.py, infra and the schema; the first test
 # checks that the gateway serves exactly this.
-DOCUMENT = openapi.build(openapi.app_routes())
+DOCUMENT = openapi.build(openapi.app_routes(), InfraTemplate().method_auth())
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 schema.config.seed = SEED
 schema.config.generation.update(max_examples=MAX_EXAMPLES)

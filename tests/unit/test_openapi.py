@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
+from devstack.infra import InfraTemplate
 from scripts import openapi
 from scripts.cfn_yaml import load_template
 
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return openapi.build(openapi.app_routes())
+    return openapi.build(openapi.app_routes(), InfraTemplate().method_auth())
 
 
 def _keys(value: Any) -> set[str]:
@@ -88,3 +89,21 @@ def test_the_cli_writes_a_valid_document(tmp_path: Path, document: dict[str, Any
     target = tmp_path / "openapi.json"
     assert openapi.main([str(target)]) == 0
     assert json.loads(target.read_text(encoding="utf-8")) == document
+
+
+@pytest.mark.parametrize(("mode", "security"), [
+    ("AWS_IAM", [{"SigV4": []}]),
+    ("API_KEY", [{"ApiKey": []}]),
+    ("AWS_IAM_AND_API_KEY", [{"SigV4": [], "ApiKey": []}]),
+])
+def test_the_ingest_security_says_which_mode_the_stage_uses(
+        mode: str, security: list[dict[str, list[str]]]) -> None:
+    auth = InfraTemplate().method_auth(mode)
+    built = openapi.build(openapi.app_routes(), auth)
+    assert built["paths"]["/SQSManager"]["post"]["security"] == security
+    assert set(security[0]) <= set(built["components"]["securitySchemes"])
+
+
+def test_the_default_mode_is_iam_and_an_open_local_gateway_says_so() -> None:
+    assert InfraTemplate().method_auth() == InfraTemplate().method_auth("AWS_IAM")
+    assert openapi.ingest_security(None)[-1] == {}  # nothing required
