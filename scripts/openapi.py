@@ -94,7 +94,11 @@ def ingest_security(auth: MethodAuth | None) -> list[dict[str, list[str]]]:
     None: an open local gateway (`make run` without AUTH), where sending them is optional."""
     if auth is None:
         return [{"SigV4": [], "ApiKey": []}, {}]
-    required = {**({"SigV4": []} if auth.iam else {}), **({"ApiKey": []} if auth.api_key else {})}
+    required: dict[str, list[str]] = {}
+    if auth.iam:
+        required["SigV4"] = []
+    if auth.api_key:
+        required["ApiKey"] = []
     return [required] if required else []
 
 
