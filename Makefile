@@ -52,11 +52,12 @@ $(NODE_STAMP): package.json package-lock.json
 
 # The whole path on 127.0.0.1: emulator :5000, gateway and read API :8000, poller;
 # with STORE=dynamodb-local, DynamoDB Local on :5002 holds the table.
-# AUTH=1: as the prod1 stage, POST needs the API key and reads need SigV4 (both printed).
+# AUTH=1: as the prod1 stage, POST needs SigV4 and reads need SigV4 (credentials printed);
+# INGEST_AUTH=api-key or iam+api-key: POST as a stack with that IngestAuthorization.
 # FIFO=1: FIFO queue and DLQ (infra's QueueType=fifo), an item's requests applied in order.
 run: $(STAMP) $(if $(filter dynamodb-local,$(STORE)),$(NODE_STAMP))
 	$(PY) -m devstack --store $(STORE) --dynamodb-port $(DYNAMODB_PORT) $(if $(AUTH),--auth) \
-		$(if $(FIFO),--fifo)
+		$(if $(INGEST_AUTH),--ingest-auth $(INGEST_AUTH)) $(if $(FIFO),--fifo)
 
 # Chalice's own local server on :8001 with the `local` stage: POST /debug/consume runs the SQS
 # handler synchronously (breakpoints work). Needs the emulator from `make run` (the same STORE).
@@ -110,12 +111,18 @@ load: $(STAMP)
 	$(PY) -m bench.load $(LOAD_ARGS)
 
 # --- AWS (never run by the tests; see docs/deployment.md) ----------------------------------
+# INGEST_AUTH (iam, api-key, iam+api-key) sets the stack's IngestAuthorization; unset, a new
+# stack gets the template's default (AWS_IAM) and an existing one keeps its value.
+ingest_authorization = $(if $(filter iam,$(1)),AWS_IAM,$(if $(filter api-key,$(1)),API_KEY,$(if \
+	$(filter iam+api-key,$(1)),AWS_IAM_AND_API_KEY,$(error INGEST_AUTH must be iam, api-key or iam+api-key))))
+CFN_PARAMETERS = $(strip $(if $(FIFO),QueueType=fifo) \
+	$(if $(INGEST_AUTH),IngestAuthorization=$(call ingest_authorization,$(INGEST_AUTH))))
 # Path 1: the extension as its own stack, its outputs into .chalice/config.json, `chalice deploy`.
 deploy-infra: $(STAMP)
 	mkdir -p build
 	$(PY) -m scripts.standalone_template build/standalone.json
 	aws cloudformation deploy --stack-name $(STACK) --template-file build/standalone.json \
-		--capabilities CAPABILITY_IAM $(if $(FIFO),--parameter-overrides QueueType=fifo)
+		--capabilities CAPABILITY_IAM $(if $(CFN_PARAMETERS),--parameter-overrides $(CFN_PARAMETERS))
 
 outputs: $(STAMP)
 	$(PY) -m scripts.write_outputs --stack-name $(STACK) --stage $(STAGE)
