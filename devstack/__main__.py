@@ -14,6 +14,7 @@ from devstack import log_format
 from devstack.auth import LocalAuth, auth_banner
 from devstack.dynamodb_local import MOTO, STORES, DynamoDBLocalUnavailable
 from devstack.event_source import EVENT_SOURCE_MODES, PROCESS, EventSourceFailed
+from devstack.infra import INGEST_AUTH_MODES
 from devstack.pipeline import Pipeline
 from devstack.ports import PortInUseError
 from devstack.resources import DEFAULT_DLQ, DEFAULT_QUEUE, DEFAULT_TABLE, region
@@ -55,8 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stage", default="local", help="Chalice stage for app.py's environment")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--auth", action="store_true",
-                        help="as the prod1 stage on AWS: POST needs the API key (x-api-key), "
-                             "reads need SigV4 (both printed at start)")
+                        help="as the prod1 stage on AWS: POST needs what --ingest-auth says, "
+                             "reads need SigV4 (credentials and key printed at start)")
+    parser.add_argument("--ingest-auth", choices=sorted(INGEST_AUTH_MODES), default=None,
+                        help="with --auth: how POST /SQSManager authorizes, as the stack's "
+                             "IngestAuthorization (default: the template's, iam)")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="batches handled at once, as Lambda runs several (default 3 with "
                              "--store dynamodb-local; always 1 on moto, which answers DynamoDB "
@@ -76,7 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ready-fd", type=int, default=None, metavar="FD",
                         help="for a parent process: once running, write one JSON line of the "
                              "URLs it serves on (the ports it got) to this inherited descriptor")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.ingest_auth and not args.auth:
+        parser.error("--ingest-auth needs --auth (make run AUTH=1 INGEST_AUTH=...)")
+    return args
 
 
 def report_ready(fd: int, pipeline: Pipeline) -> None:
@@ -106,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         table_name=args.table_name, honour_batch_item_failures=not args.no_batch_item_failures,
         visibility_timeout=args.visibility_timeout, stage=args.stage, store=args.store,
         dynamodb_port=args.dynamodb_port, dynamodb_endpoint_url=args.dynamodb_endpoint_url,
-        auth=LocalAuth.generate(region(), args.api_key) if args.auth else None,
+        auth=LocalAuth.generate(region(), args.api_key, INGEST_AUTH_MODES.get(
+            args.ingest_auth or "")) if args.auth else None,
         start_poller=not args.no_consumer, queue_type="fifo" if args.fifo else "standard",
         concurrency=args.concurrency, crash_every=args.crash_every,
         event_source=args.event_source, log_level=args.log_level)

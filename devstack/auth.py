@@ -1,9 +1,11 @@
 """Local auth as API Gateway does it for the prod1 stage (`python -m devstack --auth`).
 
-On AWS, `POST /SQSManager` needs the stack's API key and the read API needs SigV4-signed requests
-(IAM authorization). `LocalAuth` checks both the same way, against a key and dummy credentials it
-prints at start, and names each refusal by API Gateway's gateway response type, with the message
-API Gateway sends:
+On AWS, the read API needs SigV4-signed requests (IAM authorization), and `POST /SQSManager`
+needs what the stack's IngestAuthorization says: SigV4 (AWS_IAM, the default), the stack's API
+key (API_KEY), or both (AWS_IAM_AND_API_KEY; infra/extension.yaml, resolved by
+InfraTemplate.method_auth). `LocalAuth` checks them the same way, against a key and dummy
+credentials it prints at start, and names each refusal by API Gateway's gateway response type,
+with the message API Gateway sends:
 
 - no or a wrong `x-api-key`: INVALID_API_KEY, 403 `{"message": "Forbidden"}`;
 - no SigV4 signature: MISSING_AUTHENTICATION_TOKEN, 403 "Missing Authentication Token";
@@ -21,11 +23,17 @@ Gateway" (the three IAM messages); an AWS-recorded execute-api answer quoted in 
 The Canonical String for this request should have been\\n'POST\\n/live/...'\\n\\nThe
 String-to-Sign should have been\\n'AWS4-HMAC-SHA256\\n...'\\n"}`); and the SigV4 spec's
 15-minute window (AWS "Elements of an AWS API request signature").
+
+Where a method needs both, the signature is checked first, then the key: API Gateway runs a
+method's authorization before it validates the API key against the usage plans (AWS "Choose an
+API key source": with source AUTHORIZER the key comes from the authorizer's answer; LocalStack's
+AWS-validated handler chain runs its authorizers before `api_key_validation_handler`).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import hmac
 import re
 import secrets
@@ -40,6 +48,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from devstack.emulator import EMULATOR_CREDENTIALS
+from devstack.infra import INGEST_AUTHORIZATION, InfraTemplate, MethodAuth
 from scripts import sigv4
 
 API_KEY_ALPHABET = string.ascii_letters + string.digits
@@ -76,22 +85,49 @@ UNKNOWN_ACCESS_KEY = Refusal("DEFAULT_4XX",
                              "The security token included in the request is invalid.")
 
 
+IAM_ONLY = MethodAuth(iam=True, api_key=False)
+
+
+@functools.cache
+def _default_template() -> InfraTemplate:
+    return InfraTemplate()
+
+
 @dataclass(frozen=True)
 class LocalAuth:
-    """The API key and the credentials the local gateway accepts (dummy, printed at start)."""
+    """The API key and the credentials the local gateway accepts (dummy, printed at start), and
+    what POST /SQSManager requires (`ingest`, as the stack's IngestAuthorization)."""
 
     api_key: str
     region: str
     access_key: str = EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"]
     secret_key: str = EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    # The stack's IngestAuthorization, and what it makes the method require (the default's).
+    ingest_mode: str = "AWS_IAM"
+    ingest: MethodAuth = IAM_ONLY
 
     @classmethod
-    def generate(cls, region: str, api_key: str | None = None) -> LocalAuth:
+    def generate(cls, region: str, api_key: str | None = None, ingest_mode: str | None = None,
+                 template: InfraTemplate | None = None) -> LocalAuth:
+        """`ingest_mode`: an IngestAuthorization value (None: the template's default)."""
+        infra = template or _default_template()
+        mode = ingest_mode or str(infra.parameters()[INGEST_AUTHORIZATION])
         # API Gateway generates 40 letters and digits ("API keys are alphanumeric string values",
         # AWS CDK's IApiKey); any string of 20+ is allowed. Never a leading "-": a key pasted
         # after `--api-key` would read as an option (token_urlsafe gave one in 64).
         return cls(api_key=api_key or "".join(secrets.choice(API_KEY_ALPHABET)
-                                              for _ in range(40)), region=region)
+                                              for _ in range(40)), region=region,
+                   ingest_mode=mode, ingest=infra.method_auth(mode))
+
+    def check_ingest(self, raw_path: str, headers: Mapping[str, str],
+                     body: bytes = b"") -> Refusal | None:
+        """None if a POST /SQSManager meets the method's IngestAuthorization: the signature
+        first, then the key (see the module's docstring)."""
+        if self.ingest.iam:
+            refusal = self.check_signature("POST", raw_path, headers, body)
+            if refusal is not None:
+                return refusal
+        return self.check_api_key(headers) if self.ingest.api_key else None
 
     def check_api_key(self, headers: Mapping[str, str]) -> Refusal | None:
         sent = {k.lower(): v for k, v in headers.items()}.get("x-api-key", "")
@@ -190,24 +226,29 @@ def _items(headers: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def auth_banner(auth: LocalAuth, base_url: str) -> str:
-    """What `python -m devstack --auth` prints: the key and the dummy credentials to sign with."""
-    return f"""auth (as the prod1 stage on AWS):
-  api key:    {auth.api_key}
+    """What `python -m devstack --auth` prints: the dummy credentials to sign with, the key
+    where ingest needs one, and what each request needs."""
+    sign = (f'curl --aws-sigv4 "aws:amz:{auth.region}:{SERVICE}" '
+            f"--user '{auth.access_key}:{auth.secret_key}'")
+    needs = [part for part, wanted in (("SigV4", auth.ingest.iam),
+                                       (f"-H 'x-api-key: {auth.api_key}'", auth.ingest.api_key))
+             if wanted]
+    key_line = f"\n  api key:    {auth.api_key}" if auth.ingest.api_key else ""
+    return f"""auth (as the prod1 stage on AWS):{key_line}
   access key: {auth.access_key}
   secret key: {auth.secret_key}
   region:     {auth.region} (service {SERVICE})
-  POST needs  -H 'x-api-key: {auth.api_key}'
-  reads need  SigV4, e.g. curl --aws-sigv4 "aws:amz:{auth.region}:{SERVICE}" \\
-                --user '{auth.access_key}:{auth.secret_key}' {base_url}/items
+  POST needs  {" and ".join(needs) or "nothing"} (IngestAuthorization {auth.ingest_mode})
+  reads need  SigV4
+  e.g.        {sign} {base_url}/items
   (dummy credentials of the local emulator, never real ones)"""
 
 
-def printed_api_key(output: str) -> str:
-    """The API key from `python -m devstack --auth`'s banner."""
+
+def printed_api_key(output: str) -> str | None:
+    """The API key from `python -m devstack --auth`'s banner (None: ingest needs none)."""
     match = re.search(r"^\s*api key:\s+(\S+)\s*$", output, re.MULTILINE)
-    if match is None:
-        raise ValueError("no 'api key:' line in the output")
-    return match.group(1)
+    return match.group(1) if match else None
 
 
 class SigV4RequestAuth(requests.auth.AuthBase):

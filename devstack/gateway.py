@@ -35,7 +35,7 @@ from jsonschema import Draft4Validator
 
 from devstack.auth import LocalAuth, Refusal
 from devstack.emulator import EMULATOR_CREDENTIALS
-from devstack.infra import GatewayResponse, GatewaySpec, MethodAuth
+from devstack.infra import GatewayResponse, GatewaySpec
 from devstack.vtl import loads_exact, new_context, override_status, render
 from scripts import openapi
 
@@ -117,7 +117,7 @@ class Ingest:
                  extended_ids: Callable[[], str] = new_extended_request_id,
                  auth: LocalAuth | None = None) -> None:
         self.spec = spec
-        self.auth = auth  # None: open, as the `local` stage; else the API key is required
+        self.auth = auth  # None: open, as the `local` stage; else as its IngestAuthorization
         self.extended_ids = extended_ids
         self.queue_url = queue_url
         self.region = region
@@ -165,8 +165,9 @@ class Ingest:
                 headers: Mapping[str, str], body: bytes, path: str) -> HttpResult:
         request_id = client_request_id(context["extendedRequestId"])
         LOG.info("[%s] received POST %s (%d bytes)", request_id, path, len(body))
-        # API Gateway checks the API key before it looks at the content type or the body.
-        refusal = self.auth.check_api_key(lower) if self.auth is not None else None
+        # API Gateway checks the signature and the API key before it looks at the content type
+        # or the body.
+        refusal = self.auth.check_ingest(path, headers, body) if self.auth is not None else None
         if refusal is not None:
             return self._gateway_error(context, refusal.response_type, refusal.message)
         # API Gateway assumes application/json when Content-Type is absent.
@@ -462,8 +463,7 @@ def handler_class(ingest: Ingest, auth: LocalAuth | None = None) -> type[Chalice
             if not described:  # this app's routes, infra and the schema (scripts/openapi.py)
                 routes = self.local_gateway._app_object.routes
                 described.append(json.dumps(openapi.build(
-                    routes, MethodAuth(iam=False, api_key=True) if auth else None),
-                    indent=2).encode("utf-8"))
+                    routes, auth.ingest if auth else None), indent=2).encode("utf-8"))
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(described[0])))

@@ -1,18 +1,23 @@
 """`make smoke`: check a deployed stack end to end, and print what was verified.
 
     python -m scripts.smoke --stack-name sqs-manager-prod1 [--stage prod1]
-    python -m scripts.smoke --ingest-url URL --read-url URL --api-key KEY
+    python -m scripts.smoke --ingest-url URL --read-url URL [--ingest-authorization MODE]
+                            [--api-key KEY]
 
-With a stack name, the ingest URL and the API key come from the stack's outputs (`IngestUrl`,
-`ApiKeyId`), the read API's URL from Chalice's `EndpointURL` output (`chalice package` path) or
-`.chalice/deployed/<stage>.json` (`chalice deploy` path); `--read-url` / `--api-key` override them.
-Reads are SigV4-signed with the default AWS credentials (environment, profile) for `execute-api`.
+With a stack name, the ingest URL, how ingest authorizes and the API key come from the stack's
+outputs (`IngestUrl`, `IngestAuthorization`, `ApiKeyId`), the read API's URL from Chalice's
+`EndpointURL` output (`chalice package` path) or `.chalice/deployed/<stage>.json` (`chalice
+deploy` path); the options override them. Reads, and POSTs where IngestAuthorization uses IAM
+(AWS_IAM, the default, or AWS_IAM_AND_API_KEY), are SigV4-signed with the default AWS
+credentials (environment, profile) for `execute-api`; the key goes on POSTs where it is needed.
 
 What only a real stack can show is checked here: writes applied through the queue and the
 consumer, text and ids that need escaping or percent-encoding on their way through API Gateway,
 Lambda and DynamoDB, the 400 body built from `validationErrorString` being valid JSON, SQS's
-refusal of an oversized message mapped to 413, and both kinds of authentication enforced. Each
-run writes items named `smoke-<random>...` and deletes the main one. Exit status 1 on any miss.
+refusal of an oversized message mapped to 413, and the stage's authentication enforced: unsigned
+reads refused, and for ingest what its IngestAuthorization asks (an unsigned write and one signed
+with a wrong secret refused where it uses IAM; a write without the key refused where it needs one).
+Each run writes items named `smoke-<random>...` and deletes the main one. Exit status 1 on any miss.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import boto3
 import requests
 from botocore.credentials import Credentials
 
+from devstack.infra import INGEST_AUTHORIZATION, InfraTemplate, MethodAuth
 from scripts import sigv4
 from scripts.cfn_yaml import load_template
 
@@ -51,8 +57,14 @@ SIGNATURE_MISMATCH = "The request signature we calculated does not match"
 class Target:
     ingest_url: str  # .../SQSManager
     read_url: str  # the read API's base URL, without a trailing slash
-    api_key: str
+    api_key: str  # "" where ingest needs none
     region: str
+    ingest_mode: str = "AWS_IAM"  # the stack's IngestAuthorization
+
+    @property
+    def ingest(self) -> MethodAuth:
+        """What the mode makes POST /SQSManager require, as the template resolves it."""
+        return InfraTemplate(INFRA).method_auth(self.ingest_mode)
 
 
 @dataclass
@@ -85,8 +97,9 @@ def read_url_from_deployed(stage: str, project_dir: Path = ROOT) -> str | None:
 
 def target_from_stack(outputs: dict[str, str], api_key_value: Callable[[str], str],
                       region: str, read_url: str | None = None,
-                      api_key: str | None = None) -> Target:
-    """The stack's URLs and key from its outputs; explicit values win."""
+                      api_key: str | None = None, ingest_mode: str | None = None) -> Target:
+    """The stack's URLs, ingest mode and key from its outputs; explicit values win."""
+    mode = ingest_mode or outputs.get(INGEST_AUTHORIZATION) or "AWS_IAM"
     ingest = outputs.get("IngestUrl")
     read = read_url or outputs.get("EndpointURL")
     if not ingest:
@@ -95,14 +108,16 @@ def target_from_stack(outputs: dict[str, str], api_key_value: Callable[[str], st
         raise SystemExit("no read API URL: deploy with `chalice deploy` from this directory, "
                          "or pass --read-url (Chalice prints it as the Rest API URL)")
     key = api_key or (api_key_value(outputs["ApiKeyId"]) if outputs.get("ApiKeyId") else "")
-    if not key:
-        raise SystemExit("no API key: the stack has no ApiKeyId output (RequireApiKey=false?);"
-                         " pass --api-key")
-    return Target(ingest, read.rstrip("/"), key, region)
+    target = Target(ingest, read.rstrip("/"), key, region, mode)
+    if target.ingest.api_key and not key:
+        raise SystemExit(f"no API key: {INGEST_AUTHORIZATION} {mode} needs one, and the stack "
+                         f"has no ApiKeyId output; pass --api-key")
+    return target
 
 
 def stack_target(session: boto3.Session, stack_name: str, region: str,
-                 read_url: str | None = None, api_key: str | None = None) -> Target:
+                 read_url: str | None = None, api_key: str | None = None,
+                 ingest_mode: str | None = None) -> Target:
     """The stack's outputs (CloudFormation) and its API key's value (API Gateway)."""
     described = session.client("cloudformation").describe_stacks(
         StackName=stack_name)["Stacks"][0]
@@ -113,7 +128,7 @@ def stack_target(session: boto3.Session, stack_name: str, region: str,
             apiKey=key_id, includeValue=True)["value"]
         return value
 
-    return target_from_stack(outputs, key_value, region, read_url, api_key)
+    return target_from_stack(outputs, key_value, region, read_url, api_key, ingest_mode)
 
 
 class Smoke:
@@ -125,10 +140,16 @@ class Smoke:
         self.run = f"smoke-{uuid.uuid4().hex[:12]}"
 
     # --- HTTP ----------------------------------------------------------------------------
-    def post(self, body: str | bytes, api_key: str | None = None) -> requests.Response:
+    def post(self, body: str | bytes, api_key: str | None = None,
+             credentials: Credentials | None = None, signed: bool | None = None
+             ) -> requests.Response:
+        """POST as the stage needs it (signed, with the key), unless told otherwise."""
         key = self.target.api_key if api_key is None else api_key
         headers = {"Content-Type": "application/json", **({"x-api-key": key} if key else {})}
         data = body.encode("utf-8") if isinstance(body, str) else body
+        if self.target.ingest.iam if signed is None else signed:
+            headers.update(sigv4.Signer(self.target.region, credentials or self.credentials)
+                           .headers(self.target.ingest_url, "POST", data, headers))
         return self.http.post(self.target.ingest_url, data=data, headers=headers, timeout=60)
 
     def get(self, path: str, credentials: Credentials | None = None,
@@ -178,6 +199,8 @@ class Smoke:
 
     # --- checks --------------------------------------------------------------------------
     def checks(self) -> list[tuple[str, Callable[[], str]]]:
+        """Every check that applies to the stage: the auth ones by its IngestAuthorization."""
+        ingest = self.target.ingest
         return [
             ("create applied", self.check_create),
             ("update applied", self.check_update),
@@ -186,7 +209,10 @@ class Smoke:
             ("delete applied", self.check_delete),
             ("invalid body: 400, JSON body", self.check_invalid_body),
             ("over the queue limit: 413", self.check_too_large),
-            ("no API key: 403", self.check_no_api_key),
+            *([("unsigned write: 403", self.check_unsigned_write),
+               ("write signed with a wrong secret: 403", self.check_write_wrong_secret)]
+              if ingest.iam else []),
+            *([("no API key: 403", self.check_no_api_key)] if ingest.api_key else []),
             ("unsigned read: 403", self.check_unsigned_read),
             ("read signed with a wrong secret: 403", self.check_wrong_secret),
         ]
@@ -247,6 +273,17 @@ class Smoke:
             raise SmokeFailure(f"answered {response.status_code} {response.text[:300]}")
         return response.text
 
+    def check_unsigned_write(self) -> str:
+        # With the key where the stage needs one: only the signature is missing.
+        response = self.post('{"operation": "smoke-unsigned"}', signed=False)
+        if response.status_code != 403 or _json(response) != MISSING_TOKEN:
+            raise SmokeFailure(f"answered {response.status_code} {response.text[:300]}")
+        return response.text
+
+    def check_write_wrong_secret(self) -> str:
+        response = self.post('{"operation": "smoke-wrong-secret"}', credentials=self._wrong())
+        return self._expect_mismatch(response)
+
     def check_unsigned_read(self) -> str:
         response = self.get("/items?limit=1", signed=False)
         if response.status_code != 403 or _json(response) != MISSING_TOKEN:
@@ -254,9 +291,14 @@ class Smoke:
         return response.text
 
     def check_wrong_secret(self) -> str:
-        wrong = Credentials(self.credentials.access_key, "not-the-secret-key",
-                            self.credentials.token)
-        response = self.get("/items?limit=1", credentials=wrong)
+        return self._expect_mismatch(self.get("/items?limit=1", credentials=self._wrong()))
+
+    def _wrong(self) -> Credentials:
+        return Credentials(self.credentials.access_key, "not-the-secret-key",
+                           self.credentials.token)
+
+    @staticmethod
+    def _expect_mismatch(response: requests.Response) -> str:
         message = str((_json(response) or {}).get("message", ""))
         if response.status_code != 403 or not message.startswith(SIGNATURE_MISMATCH):
             raise SmokeFailure(f"answered {response.status_code} {response.text[:300]}")
@@ -302,12 +344,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ingest-url", help="IngestUrl: .../Prod1/SQSManager")
     parser.add_argument("--read-url", help="the read API's URL (Chalice's Rest API URL)")
     parser.add_argument("--api-key", default=os.environ.get("SMOKE_API_KEY"))
+    parser.add_argument("--ingest-authorization", metavar="MODE",
+                        choices=("AWS_IAM", "API_KEY", "AWS_IAM_AND_API_KEY"),
+                        help="the stack's IngestAuthorization (default: its output, or AWS_IAM)")
     parser.add_argument("--region", default=None)
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds to wait for each outcome")
     args = parser.parse_args(argv)
-    if not args.stack_name and not (args.ingest_url and args.read_url and args.api_key):
-        parser.error("give --stack-name, or --ingest-url, --read-url and --api-key")
+    if not args.stack_name and not (args.ingest_url and args.read_url):
+        parser.error("give --stack-name, or --ingest-url and --read-url")
     return args
 
 
@@ -324,12 +369,18 @@ def main(argv: list[str] | None = None) -> int:
     credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
     if args.stack_name:
         target = stack_target(session, args.stack_name, region,
-                              args.read_url or read_url_from_deployed(args.stage), args.api_key)
+                              args.read_url or read_url_from_deployed(args.stage), args.api_key,
+                              args.ingest_authorization)
     else:
         ingest = args.ingest_url.rstrip("/")
         ingest = ingest if ingest.endswith("/SQSManager") else ingest + "/SQSManager"
-        target = Target(ingest, args.read_url.rstrip("/"), args.api_key, region)
-    print(f"smoke test of {target.ingest_url} and {target.read_url}", file=sys.stderr)
+        target = Target(ingest, args.read_url.rstrip("/"), args.api_key or "", region,
+                        args.ingest_authorization or "AWS_IAM")
+        if target.ingest.api_key and not target.api_key:
+            print(f"smoke: {target.ingest_mode} needs --api-key", file=sys.stderr)
+            return 2
+    print(f"smoke test of {target.ingest_url} ({INGEST_AUTHORIZATION} {target.ingest_mode}) "
+          f"and {target.read_url}", file=sys.stderr)
     results = Smoke(target, credentials, args.timeout).run_all()
     print(table(results))
     return 0 if all(result.ok for result in results) else 1

@@ -42,12 +42,12 @@ from bench import results as bench_results
 from bench.load.records import LoadConfig, LoadRun
 from bench.load.report import write_json, write_plots
 from bench.load.runner import run_load
-from bench.load.signing import ReadSigner
 from bench.load.summary import summarize, summary_text
 from bench.load.workload import Workload
 from bench.output import machine
 from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO
 from devstack.process import DevstackProcess
+from scripts.sigv4 import Signer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -85,7 +85,8 @@ def parser() -> argparse.ArgumentParser:
     target.add_argument("--api-key", default=os.environ.get("LOAD_API_KEY"),
                         help="x-api-key for POST (default $LOAD_API_KEY)")
     target.add_argument("--sigv4", action="store_true",
-                        help="sign reads with SigV4 (execute-api), credentials from boto3's chain")
+                        help="sign POSTs and reads with SigV4 (execute-api), credentials from "
+                             "boto3's chain (for IngestAuthorization AWS_IAM, the default)")
     target.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-west-2"),
                         help="region for --sigv4 (default $AWS_DEFAULT_REGION or us-west-2)")
     target.add_argument("--allow-remote", action="store_true",
@@ -162,7 +163,7 @@ def config_from(args: argparse.Namespace, p: argparse.ArgumentParser) -> LoadCon
     return LoadConfig(
         post_url=post_url(ingest), read_url=read, rate=rate, concurrency=args.concurrency,
         count=count, duration=args.duration, connections=args.connections, timeout=args.timeout,
-        api_key=args.api_key, sign=ReadSigner(args.region).headers if args.sigv4 else None,
+        api_key=args.api_key, sign=Signer(args.region).headers if args.sigv4 else None,
         poll=not args.no_poll, poll_concurrency=args.poll_concurrency,
         poll_first=args.poll_first, poll_backoff=args.poll_backoff,
         poll_max_interval=args.poll_max_interval, poll_after=args.poll_after,

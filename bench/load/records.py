@@ -65,7 +65,8 @@ class LoadConfig:
     connections: int = 64
     timeout: float = 30.0
     api_key: str | None = None
-    sign: Callable[[str], dict[str, str]] | None = None
+    # SigV4 headers for (url, method, body, headers): scripts/sigv4.Signer.headers; POSTs and reads.
+    sign: Callable[..., dict[str, str]] | None = None
     poll: bool = True
     poll_concurrency: int = 4
     poll_first: float = 0.1

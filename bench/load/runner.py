@@ -151,10 +151,12 @@ async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
 
         async def post(record: RequestRecord, body: bytes) -> None:
             async with post_slots:  # beyond `connections` in flight, requests wait (and it counts)
+                headers = post_headers if config.sign is None else {
+                    **post_headers, **config.sign(config.post_url, "POST", body, post_headers)}
                 record.sent = clock()
                 try:
                     async with session.post(config.post_url, data=body,
-                                            headers=post_headers) as response:
+                                            headers=headers) as response:
                         record.http_status = response.status
                         text = await response.text()
                 except (TimeoutError, aiohttp.ClientError) as error:

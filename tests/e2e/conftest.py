@@ -166,24 +166,49 @@ def safe_mode_pipeline(request: pytest.FixtureRequest) -> PipelineProcess:
     return process
 
 
-@pytest.fixture(scope="session")
-def auth_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthPipeline]:
-    """`make run AUTH=1`: the API key and SigV4-signed reads required, as on the prod1 stage."""
-    process = AuthPipeline(tmp_path_factory.mktemp("auth") / "pipeline.log", "--auth")
+def _auth_pipeline(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Iterator[AuthPipeline]:
+    process = AuthPipeline(tmp_path_factory.mktemp("auth") / "pipeline.log", "--auth", *args)
     yield process
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def auth_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthPipeline]:
+    """`make run AUTH=1`, as the prod1 stage by default: SigV4 on POST (IngestAuthorization
+    AWS_IAM) and on reads."""
+    yield from _auth_pipeline(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def api_key_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthPipeline]:
+    """`make run AUTH=1 INGEST_AUTH=api-key`: the key on POST, SigV4 on reads."""
+    yield from _auth_pipeline(tmp_path_factory, "--ingest-auth", "api-key")
+
+
+@pytest.fixture(scope="session")
+def iam_and_key_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthPipeline]:
+    """`make run AUTH=1 INGEST_AUTH=iam+api-key`: SigV4 and the key on POST."""
+    yield from _auth_pipeline(tmp_path_factory, "--ingest-auth", "iam+api-key")
+
+
 class AuthPipeline(PipelineProcess):
-    """The pipeline with --auth, knowing the API key it printed; reads signed with the printed
-    dummy credentials (the emulator's, which the tests' environment already holds)."""
+    """The pipeline with --auth, knowing the API key it printed (if its ingest needs one); every
+    request signed with the printed dummy credentials (the emulator's, which the tests'
+    environment already holds), as a client of the prod1 stage does."""
 
     def __init__(self, log_path: Path, *args: str) -> None:
         super().__init__(log_path, *args)
         self.wait_for_log("(dummy credentials")
         self.api_key = printed_api_key(self.log())
-        self.http.headers["x-api-key"] = self.api_key
+        if self.api_key is not None:
+            self.http.headers["x-api-key"] = self.api_key
         self.http.auth = SigV4RequestAuth(REGION)
+
+    @property
+    def key(self) -> str:
+        """The printed key (for a pipeline whose ingest needs one)."""
+        assert self.api_key is not None, "this pipeline's ingest needs no key"
+        return self.api_key
 
 
 def unique(prefix: str) -> str:

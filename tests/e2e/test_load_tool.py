@@ -58,17 +58,24 @@ def test_with_poll_after_no_outcome_is_read_before_the_posts_are_done(
     assert all(r["handled_lag"] < r["applied_lag"] for r in results["requests"])
 
 
-def test_against_api_key_and_iam_reads_like_prod1(auth_pipeline: AuthPipeline,
+def test_signs_posts_and_reads_like_a_prod1_client(auth_pipeline: AuthPipeline,
                                                   tmp_path: Path) -> None:
-    """The --auth pipeline checks the API key and verifies SigV4 as API Gateway does."""
+    """The --auth pipeline (IngestAuthorization AWS_IAM) verifies SigV4 on POSTs and reads as
+    API Gateway does: --sigv4 signs both."""
     target = ["--url", auth_pipeline.base_url, "--rate", "20", "--no-progress"]
-    assert main([*target, "--count", "10", "--api-key", auth_pipeline.api_key, "--sigv4",
-                 "--out", str(tmp_path / "signed")]) == 0
+    assert main([*target, "--count", "10", "--sigv4", "--out", str(tmp_path / "signed")]) == 0
     assert outputs(tmp_path / "signed")["summary"]["endings"] == {"applied": 10}
 
-    assert main([*target, "--count", "3", "--api-key", auth_pipeline.api_key,
-                 "--outcome-timeout", "1", "--out", str(tmp_path / "unsigned")]) == 0
-    summary = outputs(tmp_path / "unsigned")["summary"]
+    assert main([*target, "--count", "3", "--out", str(tmp_path / "unsigned")]) == 0
+    assert outputs(tmp_path / "unsigned")["summary"]["endings"] == {"HTTP 403": 3}
+
+
+def test_sends_the_key_where_ingest_needs_one(api_key_pipeline: AuthPipeline,
+                                              tmp_path: Path) -> None:
+    target = ["--url", api_key_pipeline.base_url, "--rate", "20", "--no-progress"]
+    assert main([*target, "--count", "3", "--api-key", api_key_pipeline.key,
+                 "--outcome-timeout", "1", "--out", str(tmp_path / "unsigned-reads")]) == 0
+    summary = outputs(tmp_path / "unsigned-reads")["summary"]
     assert summary["endings"] == {"no outcome": 3}
     assert set(summary["poll_errors"]) == {"HTTP 403"}
 

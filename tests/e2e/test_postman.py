@@ -92,21 +92,46 @@ def assertions(report: dict[str, Any], request_name: str) -> list[str]:
 def test_postman_collection_passes_against_the_pipeline(pipeline: PipelineProcess,
                                                          tmp_path: Path) -> None:
     report = run_newman(pipeline, tmp_path)
-    # Open stage: the auth requests took their "open" branch.
-    assert "open stage: 400 for the invalid body, nothing enqueued" in assertions(
+    # Open stage (ingestAuth NONE): the auth requests took their "open" branch.
+    assert "no key needed: 400 for the invalid body, nothing enqueued" in assertions(
         report, "Without the API key: 403 Forbidden where the stage requires one")
+    assert "no signature needed: 400 for the invalid body, nothing enqueued" in assertions(
+        report, "Unsigned write: 403 Missing Authentication Token where ingest needs IAM")
 
 
-def test_postman_collection_passes_as_prod1_against_the_auth_pipeline(
-        auth_pipeline: AuthPipeline, tmp_path: Path) -> None:
+# Each local mode of `make run AUTH=1 [INGEST_AUTH=...]`, as its stack's IngestAuthorization.
+AUTH_MODES = {"auth_pipeline": "AWS_IAM", "api_key_pipeline": "API_KEY",
+              "iam_and_key_pipeline": "AWS_IAM_AND_API_KEY"}
+
+
+@pytest.mark.parametrize("fixture", list(AUTH_MODES))
+def test_postman_collection_passes_as_prod1_against_each_auth_mode(
+        fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    auth_pipeline: AuthPipeline = request.getfixturevalue(fixture)
+    mode = AUTH_MODES[fixture]
     logged_before = len(auth_pipeline.log())
-    report = run_newman(auth_pipeline, tmp_path, AUTH_ENVIRONMENT,
-                        x_api_key=auth_pipeline.api_key)
-    assert '403 {"message": "Forbidden"}, as API Gateway answers a missing key' in assertions(
-        report, "Without the API key: 403 Forbidden where the stage requires one")
+    report = run_newman(auth_pipeline, tmp_path, AUTH_ENVIRONMENT, ingestAuth=mode,
+                        x_api_key=auth_pipeline.api_key or "")
+    missing_key = assertions(report, "Without the API key: 403 Forbidden where the stage "
+                                     "requires one")
+    unsigned_write = assertions(report, "Unsigned write: 403 Missing Authentication Token where "
+                                        "ingest needs IAM")
+    if "API_KEY" in mode:
+        assert '403 {"message": "Forbidden"}, as API Gateway answers a missing key' in missing_key
+    else:
+        assert "no key needed: 400 for the invalid body, nothing enqueued" in missing_key
+    if "AWS_IAM" in mode:
+        assert ('403 {"message": "Missing Authentication Token"}, as API Gateway answers an '
+                'unsigned request') in unsigned_write
+    else:
+        assert "no signature needed: 400 for the invalid body, nothing enqueued" in unsigned_write
     assert '403 {"message": "Missing Authentication Token"}' in assertions(
         report, "Unsigned read: 403 Missing Authentication Token where reads need IAM")
-    # Every read was signed and accepted: the pipeline refused only the two deliberate ones.
+    # Every other request was signed (and keyed) and accepted: the pipeline refused only the
+    # deliberate ones (the unsigned read; the unsigned write and the keyless one where refused).
     refused = [line for line in auth_pipeline.log()[logged_before:].splitlines()
-               if "read API refused" in line or "INVALID_API_KEY" in line]
-    assert len(refused) == 2, "\n".join(refused)
+               if "read API refused" in line or any(
+                   kind in line for kind in ("INVALID_API_KEY", "MISSING_AUTHENTICATION_TOKEN",
+                                             "INVALID_SIGNATURE"))]
+    expected = 1 + ("AWS_IAM" in mode) + ("API_KEY" in mode)
+    assert len(refused) == expected, "\n".join(refused)

@@ -19,62 +19,97 @@ from tests.e2e.conftest import AuthPipeline, unique
 pytestmark = pytest.mark.e2e
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-CHECKS = ("create applied", "update applied", "text & + % ü 😀 round-trips",
-          "id with space / % + ü reads back", "delete applied", "invalid body: 400, JSON body",
-          "over the queue limit: 413", "no API key: 403", "unsigned read: 403",
-          "read signed with a wrong secret: 403")
+BASE_CHECKS = ("create applied", "update applied", "text & + % ü 😀 round-trips",
+               "id with space / % + ü reads back", "delete applied",
+               "invalid body: 400, JSON body", "over the queue limit: 413")
+READ_CHECKS = ("unsigned read: 403", "read signed with a wrong secret: 403")
+IAM_CHECKS = ("unsigned write: 403", "write signed with a wrong secret: 403")
+KEY_CHECKS = ("no API key: 403",)
+# What make smoke checks for each IngestAuthorization.
+CHECKS = {"AWS_IAM": (*BASE_CHECKS, *IAM_CHECKS, *READ_CHECKS),
+          "API_KEY": (*BASE_CHECKS, *KEY_CHECKS, *READ_CHECKS),
+          "AWS_IAM_AND_API_KEY": (*BASE_CHECKS, *IAM_CHECKS, *KEY_CHECKS, *READ_CHECKS)}
 
 
-def run_smoke(pipeline: AuthPipeline, api_key: str) -> subprocess.CompletedProcess[str]:
+def run_smoke(pipeline: AuthPipeline, mode: str,
+              api_key: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({**EMULATOR_CREDENTIALS, "AWS_DEFAULT_REGION": REGION,
                 "PYTHONIOENCODING": "utf-8"})
+    key = ["--api-key", api_key] if api_key else []
     return subprocess.run(
         [sys.executable, "-m", "scripts.smoke", "--ingest-url", pipeline.base_url,
-         "--read-url", pipeline.base_url, "--api-key", api_key, "--timeout", "30"],
+         "--read-url", pipeline.base_url, "--ingest-authorization", mode, *key,
+         "--timeout", "30"],
         cwd=PROJECT_DIR, env=env, capture_output=True, text=True, encoding="utf-8",
         timeout=300, check=False)
 
 
 def rows(output: str) -> dict[str, str]:
     """check name -> "ok" / "FAIL", from the printed table."""
+    names = {name for checks in CHECKS.values() for name in checks}
     found = {}
     for line in output.splitlines():
-        for name in CHECKS:
+        for name in names:
             if line.startswith(name + " "):
                 found[name] = line[len(name):].split()[0]
     return found
 
 
-def test_smoke_verifies_every_check_against_the_auth_pipeline(
+def test_smoke_verifies_every_check_against_the_default_iam_stage(
         auth_pipeline: AuthPipeline) -> None:
-    result = run_smoke(auth_pipeline, auth_pipeline.api_key)
+    """IngestAuthorization AWS_IAM (the default): unsigned writes are refused."""
+    result = run_smoke(auth_pipeline, "AWS_IAM")
+    checks = CHECKS["AWS_IAM"]
     assert result.returncode == 0, (f"{result.stdout}\n{result.stderr}\n"
                                     f"{auth_pipeline.log()[-3000:]}")
-    assert rows(result.stdout) == {name: "ok" for name in CHECKS}, result.stdout
-    assert f"{len(CHECKS)} of {len(CHECKS)} checks passed" in result.stdout
+    assert rows(result.stdout) == {name: "ok" for name in checks}, result.stdout
+    assert f"{len(checks)} of {len(checks)} checks passed" in result.stdout
+
+
+def test_smoke_verifies_every_check_against_a_stage_needing_both(
+        iam_and_key_pipeline: AuthPipeline) -> None:
+    result = run_smoke(iam_and_key_pipeline, "AWS_IAM_AND_API_KEY", iam_and_key_pipeline.key)
+    checks = CHECKS["AWS_IAM_AND_API_KEY"]
+    assert result.returncode == 0, (f"{result.stdout}\n{result.stderr}\n"
+                                    f"{iam_and_key_pipeline.log()[-3000:]}")
+    assert rows(result.stdout) == {name: "ok" for name in checks}, result.stdout
 
 
 def test_smoke_fails_and_names_the_checks_a_wrong_api_key_breaks(
-        auth_pipeline: AuthPipeline) -> None:
-    result = run_smoke(auth_pipeline, "not-the-key-of-this-stack")
+        api_key_pipeline: AuthPipeline) -> None:
+    result = run_smoke(api_key_pipeline, "API_KEY", "not-the-key-of-this-stack")
     assert result.returncode == 1, result.stdout
     found = rows(result.stdout)
+    assert set(found) == set(CHECKS["API_KEY"])
     # Every write is refused with 403; what needs no key still passes.
     assert found["create applied"] == "FAIL" and found["invalid body: 400, JSON body"] == "FAIL"
     assert "POST answered 403" in result.stdout
     assert found["no API key: 403"] == "ok" and found["unsigned read: 403"] == "ok"
 
 
-def test_ingest_needs_the_printed_api_key(auth_pipeline: AuthPipeline) -> None:
-    assert "api key:" in auth_pipeline.log() and len(auth_pipeline.api_key) >= 20
+def test_ingest_needs_the_printed_api_key(api_key_pipeline: AuthPipeline) -> None:
+    assert "api key:" in api_key_pipeline.log() and len(api_key_pipeline.key) >= 20
     command = json.dumps({"operation": "create", "id": unique("auth"), "item": {"a": 1}})
-    for headers in ({"x-api-key": ""}, {"x-api-key": auth_pipeline.api_key + "x"}):
-        response = requests.post(f"{auth_pipeline.base_url}/SQSManager", data=command,
+    for headers in ({"x-api-key": ""}, {"x-api-key": api_key_pipeline.key + "x"}):
+        response = requests.post(f"{api_key_pipeline.base_url}/SQSManager", data=command,
                                  headers={"Content-Type": "application/json", **headers},
                                  timeout=30)
         assert (response.status_code, response.json()) == (403, {"message": "Forbidden"})
-    request_id = auth_pipeline.submit(json.loads(command))  # with the key, signed reads
+    request_id = api_key_pipeline.submit(json.loads(command))  # with the key, signed reads
+    assert api_key_pipeline.outcome(request_id)["status"] == "applied"
+
+
+def test_ingest_needs_a_signature_by_default(auth_pipeline: AuthPipeline) -> None:
+    """IngestAuthorization AWS_IAM: an unsigned POST gets API Gateway's answer, a signed one is
+    applied; no key is printed or needed."""
+    assert auth_pipeline.api_key is None
+    command = json.dumps({"operation": "create", "id": unique("iam"), "item": {"a": 1}})
+    unsigned = requests.post(f"{auth_pipeline.base_url}/SQSManager", data=command,
+                             headers={"Content-Type": "application/json"}, timeout=30)
+    assert (unsigned.status_code, unsigned.json()) == (
+        403, {"message": "Missing Authentication Token"})
+    request_id = auth_pipeline.submit(json.loads(command))  # signed
     assert auth_pipeline.outcome(request_id)["status"] == "applied"
 
 

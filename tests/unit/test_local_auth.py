@@ -134,13 +134,73 @@ def test_the_api_key_must_be_the_printed_one() -> None:
             403, "INVALID_API_KEY", "Forbidden")
 
 
-def test_generated_keys_are_random_and_printed_with_the_credentials() -> None:
-    first, second = LocalAuth.generate(REGION), LocalAuth.generate(REGION)
+def test_generated_keys_are_random_and_printed_with_the_credentials_where_needed() -> None:
+    first, second = (LocalAuth.generate(REGION, ingest_mode="API_KEY") for _ in range(2))
     assert first.api_key != second.api_key and len(first.api_key) >= 20
     assert LocalAuth.generate(REGION, "chosen-key").api_key == "chosen-key"
     banner = auth_banner(first, "http://127.0.0.1:8000")
-    for value in (first.api_key, first.access_key, first.secret_key, REGION, "execute-api"):
+    for value in (first.api_key, first.access_key, first.secret_key, REGION, "execute-api",
+                  "IngestAuthorization API_KEY"):
         assert value in banner
+    # The default, AWS_IAM: no key to print (printed_api_key finds none).
+    iam = auth_banner(LocalAuth.generate(REGION), "http://127.0.0.1:8000")
+    assert "IngestAuthorization AWS_IAM" in iam and "api key:" not in iam
+
+
+# IngestAuthorization, as POST /SQSManager sees it: each mode's stack, from the template.
+MODES = {mode: LocalAuth.generate(REGION, "k" * 40, mode)
+         for mode in ("AWS_IAM", "API_KEY", "AWS_IAM_AND_API_KEY")}
+BODY = b'{"operation": "read", "id": "x"}'
+
+
+def ingest(mode: str, signature: bool, key: str | None,
+           secret_key: str = AUTH.secret_key) -> Refusal | None:
+    headers = (signed("/SQSManager", method="POST", body=BODY, secret_key=secret_key)
+               if signature else {"Host": HOST})
+    if key is not None:
+        headers["x-api-key"] = key
+    return MODES[mode].check_ingest("/SQSManager", headers, BODY)
+
+
+@pytest.mark.parametrize(("mode", "signature", "key", "refused_as"), [
+    # AWS_IAM (the default): a signature, no key.
+    ("AWS_IAM", True, None, None),
+    ("AWS_IAM", False, "k" * 40, "Missing Authentication Token"),
+    # API_KEY: the key; a signature is not looked at.
+    ("API_KEY", False, "k" * 40, None),
+    ("API_KEY", True, None, "Forbidden"),
+    ("API_KEY", False, "wrong", "Forbidden"),
+    # Both: the signature first (unsigned without a key: the signature's answer), then the key.
+    ("AWS_IAM_AND_API_KEY", True, "k" * 40, None),
+    ("AWS_IAM_AND_API_KEY", False, None, "Missing Authentication Token"),
+    ("AWS_IAM_AND_API_KEY", True, None, "Forbidden"),
+    ("AWS_IAM_AND_API_KEY", True, "wrong", "Forbidden"),
+])
+def test_ingest_needs_what_its_ingest_authorization_says(mode: str, signature: bool,
+                                                         key: str | None,
+                                                         refused_as: str | None) -> None:
+    refusal = ingest(mode, signature, key)
+    assert (refusal.message if refusal else None) == refused_as
+    if refusal is not None:
+        assert refusal.status == 403
+
+
+def test_ingest_signatures_are_checked_as_the_read_apis() -> None:
+    for mode in ("AWS_IAM", "AWS_IAM_AND_API_KEY"):
+        refusal = ingest(mode, True, "k" * 40, secret_key="not-the-secret")
+        assert refusal is not None and refusal.response_type == "INVALID_SIGNATURE"
+        assert refusal.message.startswith("The request signature we calculated does not match")
+    # The signed body counts: another body under the same signature is refused.
+    headers = signed("/SQSManager", method="POST", body=BODY)
+    refusal = MODES["AWS_IAM"].check_ingest("/SQSManager", headers, BODY + b" ")
+    assert refusal is not None and refusal.response_type == "INVALID_SIGNATURE"
+
+
+def test_an_expired_ingest_signature_is_refused() -> None:
+    headers = signed("/SQSManager", method="POST", body=BODY)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=16)
+    refusal = MODES["AWS_IAM"].check_signature("POST", "/SQSManager", headers, BODY, later)
+    assert refusal is not None and refusal.message.startswith("Signature expired: ")
 
 
 def test_generated_keys_are_40_letters_and_digits_as_api_gateways_are() -> None:

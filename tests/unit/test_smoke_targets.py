@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from botocore.credentials import Credentials
 
 from scripts.cfn_yaml import load_template
 from scripts.smoke import (
     Check,
+    Smoke,
     queue_message_limit,
     read_url_from_deployed,
     table,
@@ -34,11 +36,31 @@ def test_package_path_stack_has_everything_in_its_outputs() -> None:
         looked_up.append(key_id)
         return "the-key-value"
 
-    target = target_from_stack({"IngestUrl": INGEST, "EndpointURL": READ, "ApiKeyId": "k1"},
-                               key_value, REGION)
+    target = target_from_stack({"IngestUrl": INGEST, "EndpointURL": READ, "ApiKeyId": "k1",
+                                "IngestAuthorization": "AWS_IAM_AND_API_KEY"}, key_value, REGION)
     assert (target.ingest_url, target.read_url, target.api_key) == (
         INGEST, READ.rstrip("/"), "the-key-value")
     assert looked_up == ["k1"]
+    assert (target.ingest.iam, target.ingest.api_key) == (True, True)
+
+
+@pytest.mark.parametrize(("outputs", "checked", "not_checked"), [
+    # The default stack (AWS_IAM): no key, no ApiKeyId output; writes must be signed.
+    ({"IngestAuthorization": "AWS_IAM"}, {"unsigned write: 403"}, {"no API key: 403"}),
+    ({"IngestAuthorization": "API_KEY", "ApiKeyId": "k1"}, {"no API key: 403"},
+     {"unsigned write: 403"}),
+    ({"IngestAuthorization": "AWS_IAM_AND_API_KEY", "ApiKeyId": "k1"},
+     {"unsigned write: 403", "write signed with a wrong secret: 403", "no API key: 403"}, set()),
+    # A stack from before IngestAuthorization has no such output: the template's default.
+    ({}, {"unsigned write: 403"}, {"no API key: 403"}),
+])
+def test_the_checks_follow_the_stacks_ingest_authorization(
+        outputs: dict[str, str], checked: set[str], not_checked: set[str]) -> None:
+    target = target_from_stack({"IngestUrl": INGEST, "EndpointURL": READ, **outputs},
+                               lambda key_id: "v", REGION)
+    names = {name for name, _ in Smoke(target, Credentials("a", "b")).checks()}
+    assert checked <= names and not names & not_checked
+    assert {"unsigned read: 403", "read signed with a wrong secret: 403"} <= names
 
 
 def test_explicit_read_url_and_key_win() -> None:
@@ -51,7 +73,8 @@ def test_explicit_read_url_and_key_win() -> None:
 @pytest.mark.parametrize(("outputs", "read_url", "api_key", "says"), [
     ({"EndpointURL": READ, "ApiKeyId": "k"}, None, None, "IngestUrl"),
     ({"IngestUrl": INGEST, "ApiKeyId": "k"}, None, None, "--read-url"),
-    ({"IngestUrl": INGEST, "EndpointURL": READ}, None, None, "--api-key"),
+    ({"IngestUrl": INGEST, "EndpointURL": READ, "IngestAuthorization": "API_KEY"}, None, None,
+     "--api-key"),
 ])
 def test_what_is_missing_is_named(outputs: dict[str, str], read_url: str | None,
                                   api_key: str | None, says: str) -> None:
