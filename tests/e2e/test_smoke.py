@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +123,23 @@ def test_reads_need_a_sigv4_signature_by_the_printed_credentials(
     assert unsigned.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
     signed = auth_pipeline.http.get(f"{auth_pipeline.base_url}/items?limit=1", timeout=10)
     assert signed.status_code == 200 and "items" in signed.json()
+
+
+def test_the_documented_botocore_signing_writes_to_an_iam_stage(
+        auth_pipeline: AuthPipeline) -> None:
+    """docs/deployment.md's boto3/botocore example, run as written against the local AWS_IAM
+    stage (only its URL and region filled in): the write is accepted and gets an outcome."""
+    text = (PROJECT_DIR / "docs" / "deployment.md").read_text(encoding="utf-8")
+    [snippet] = re.findall(r"```python\n(.*?)```", text, re.S)
+    code = snippet.replace(
+        '"https://<IngestApiId>.execute-api.<region>.amazonaws.com/Prod1/SQSManager"',
+        repr(f"{auth_pipeline.base_url}/SQSManager")).replace('"<region>"', repr(REGION))
+    assert "<" not in code, code  # every placeholder filled
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(EMULATOR_CREDENTIALS)
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    answer = ast.literal_eval(result.stdout.strip())  # print() of the JSON answer
+    assert set(answer) == {"requestId", "messageId"}, answer
+    assert auth_pipeline.outcome(answer["requestId"])["status"] in {"applied", "rejected"}
