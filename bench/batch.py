@@ -1,4 +1,4 @@
-"""A 10-message batch on a slower network: the consumer's threads against a sequential handler.
+"""A 10-message batch on a slower network: the consumer against one DynamoDB round trip (P2).
 
     .venv/bin/python -m bench.batch [--latency-ms 10] [--rounds 20] [--warmup 50]
 
@@ -11,9 +11,8 @@ round runs, interleaved so that the machine's drift hits them alike:
   writes of distinct items in one transaction) on a batch of 10 messages;
 - the consumer's transaction alone: the TransactWriteItems it builds for a 10-message batch
   (built beforehand, not timed) sent as one call, so that the table shows what the emulator's
-  transaction costs apart from the consumer's own work;
-- a seed-style handler, written here: one call per record (PutItem / UpdateItem / DeleteItem),
-  one record after the other, no outcome, no condition.
+  transaction costs apart from the consumer's own work.
+The comparison with other consumers (the seed's handler, Powertools) is bench/versus.py's.
 Rounds alternate creates of new items and updates of the items the previous round created (the
 common case: one message per item). The first --warmup rounds (50: about 600 transactions) are
 not counted: DynamoDB Local's JVM keeps compiling its transaction path over its first several
@@ -73,7 +72,7 @@ def lambda_record(message: Message, queue_arn: str) -> dict[str, Any]:
 class Samples:
     seconds: list[float] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
-    writes: int = 0  # applied writes (the consumer's EMF "Applied"; the seed's records)
+    writes: int = 0  # applied writes (the consumer's EMF "Applied")
 
     def row(self, name: str, round_trip: float) -> list[object]:
         per_write = sum(self.calls.values()) / self.writes if self.writes else float("nan")
@@ -91,23 +90,6 @@ class CapturingClient:
     def transact_write_items(self, **kwargs: Any) -> dict[str, Any]:
         self.transactions.append(kwargs)
         return {}
-
-
-def seed_handler(client: Any, table_name: str, messages: list[Message]) -> int:
-    """The seed's consumer, for comparison: one DynamoDB call per message, in turn (the rounds
-    send creates and updates only)."""
-    for body in (message.body for message in messages):
-        key = {"pk": {"S": "item#" + body["id"]}}
-        values = {f":a{i}": {"S": str(v)} for i, v in enumerate(body["item"].values())}
-        if body["operation"] == "create":
-            item = {name: {"S": str(value)} for name, value in body["item"].items()}
-            client.put_item(TableName=table_name, Item={**key, **item})
-        else:
-            names = {f"#a{i}": name for i, name in enumerate(body["item"])}
-            client.update_item(TableName=table_name, Key=key, UpdateExpression="SET " + ", ".join(
-                f"#a{i} = :a{i}" for i in range(len(names))), ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values)
-    return len(messages)
 
 
 def batch_messages(prefix: str, round_number: int, size: int, clock_ms: list[int]) -> list[Message]:
@@ -175,7 +157,7 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
         processor = BatchProcessor(ItemStore(client, settings), settings)
         capturing = CapturingClient()
         builder = BatchProcessor(ItemStore(capturing, settings), settings)
-        names = ("round trip", "consumer 10", "alone 10", "seed 10")
+        names = ("round trip", "consumer 10", "alone 10")
         samples = {name: Samples() for name in names}
         warming = {name: Samples() for name in names}
         clock_ms = [int(time.time() * 1000)]
@@ -222,14 +204,11 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
             return 1
 
         for number in range(rounds + warmup):
-            seed_batch = batch_messages("seed", number, BATCH, clock_ms)
             ten_batch = batch_messages("ten", number, BATCH, clock_ms)
             transaction = prebuilt(batch_messages("alone", number, BATCH, clock_ms))
             steps: list[tuple[str, Any]] = [
                 ("round trip", round_trip), ("consumer 10", lambda m=ten_batch: consumer(m)),
-                ("round trip", round_trip), ("alone 10", lambda t=transaction: send(t)),
-                ("round trip", round_trip),
-                ("seed 10", lambda m=seed_batch: seed_handler(client, table_name, m))]
+                ("round trip", round_trip), ("alone 10", lambda t=transaction: send(t))]
             for name, action in steps:
                 measure(name, action, warming if number < warmup else samples)
         check_items(direct, table_name, expected_versions)
@@ -246,23 +225,19 @@ def measure_batches(latency_ms: float, rounds: int, results_path: Path, moto_url
                  "DynamoDB calls per write", "calls by operation"], [
         samples["round trip"].row("one round trip (PutItem)", trip),
         samples["consumer 10"].row("consumer, 10 messages (one transaction)", trip),
-        samples["alone 10"].row("its transaction alone (built beforehand)", trip),
-        samples["seed 10"].row("seed-style sequential, 10 messages", trip)]))
-    ten, seed = samples["consumer 10"], samples["seed 10"]
+        samples["alone 10"].row("its transaction alone (built beforehand)", trip)]))
+    ten = samples["consumer 10"]
     values = {"batch_latency_ratio": median(ten.seconds) / trip,
               "ddb_calls_per_write": sum(ten.calls.values()) / ten.writes}
     details = {"latency_ms": latency_ms, "rounds": rounds, "warmup_rounds": warmup,
                "round_trip_ms": trip * 1e3,
                "consumer_10_p50_ms": median(ten.seconds) * 1e3,
-               "seed_10_p50_ms": median(seed.seconds) * 1e3,
                "transaction_alone_ratio": median(samples["alone 10"].seconds) / trip,
-               "seed_batch_latency_ratio": median(seed.seconds) / trip,
                "consumer_calls": dict(ten.calls), "consumer_applied_writes": ten.writes,
                "items_checked": len(expected_versions)}
     bench_results.record(values, details, "bench.batch", results_path)
     print(f"\nbatch_latency_ratio {values['batch_latency_ratio']:.2f} (target <= 2; its "
-          f"transaction alone: {details['transaction_alone_ratio']:.2f}; the seed-style handler: "
-          f"{details['seed_batch_latency_ratio']:.2f}), ddb_calls_per_write "
+          f"transaction alone: {details['transaction_alone_ratio']:.2f}), ddb_calls_per_write "
           f"{values['ddb_calls_per_write']:.2f} (target <= 1); {len(expected_versions)} items "
           f"read back and checked; written to {results_path}")
     return 0

@@ -73,6 +73,21 @@ def record(values: dict[str, float], details: dict[str, Any], script: str,
     return results
 
 
+def record_section(key: str, section: dict[str, Any], path: Path = DEFAULT_PATH) -> None:
+    """A benchmark without a target (bench.versus) keeps its figures under its own key."""
+    results = load(path)
+    results[key] = _rounded(section)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def versus_rows(versus: dict[str, Any]) -> list[list[object]]:
+    """bench.versus's figures, one row per key, one column per consumer."""
+    consumers = [name for name, value in versus.items() if isinstance(value, dict)]
+    keys = [key for key, value in versus[consumers[0]].items()
+            if isinstance(value, int | float)] if consumers else []
+    return [[key, *(versus[c].get(key, math.nan) for c in consumers)] for key in keys]
+
+
 def _rounded(value: Any) -> Any:
     """Floats to 3 decimals (milliseconds to the microsecond), in dicts and lists too."""
     if isinstance(value, float):
@@ -106,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## Targets ({args.path})\n")
     print(table(["key", "what", "value", "target", "verdict", "measured by"],
                 summary_rows(results)))
+    versus = results.get("versus")
+    if isinstance(versus, dict):
+        print(f"\n## bench.versus ({versus.get('requests')} requests, on {versus.get('commit')})\n")
+        print(table(["key", *(k for k, v in versus.items() if isinstance(v, dict))],
+                    versus_rows(versus)))
     return 0
 
 
