@@ -137,14 +137,13 @@ def report(versus: dict[str, Any]) -> None:
 def run(items: int, seed: int, latency_ms: float, cold_rounds: int, warmup_items: int,
         results_path: Path | None, dynamodb_url: str | None = None) -> dict[str, Any]:
     from devstack.dynamodb_local import DynamoDBLocal, unavailable_reason
-    from devstack.emulator import free_port
 
     print(f"machine: {machine()}")
     with contextlib.ExitStack() as stack:
         if dynamodb_url is None:
             if unavailable_reason() is not None:
                 raise SystemExit(f"cannot run: {unavailable_reason()}")
-            dynamodb_url = stack.enter_context(DynamoDBLocal(port=free_port())).endpoint_url
+            dynamodb_url = stack.enter_context(DynamoDBLocal()).endpoint_url
         proxy = ProxyProcess(dynamodb_url, latency_ms)
         stack.callback(proxy.close)
         figures = measure(Bench(dynamodb_url, proxy), items, seed, warmup_items)
