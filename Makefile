@@ -92,14 +92,13 @@ e2e: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/e2e
 
 # Benchmarks print their numbers (docs/benchmarks.md); they are not part of `make test`. Each part
-# writes its target's figure (P1..P4) into bench/results.json, bench.versus its comparison of
-# consumers under "versus"; bench.results prints them.
+# writes its targets' figures (P1..P4) into bench/results.json, bench.versus P2 and its comparison
+# of consumers under "versus"; bench.results prints them.
 # P4: the load tool starts the pipeline on DynamoDB Local and sends 100/s after a warm-up.
 P4_LOAD_ARGS := --pipeline dynamodb-local --rate 100 --count 10000 --warmup 3000 --poll-after \
 	--poll-concurrency 8 --outcome-timeout 400 --no-progress --record
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m bench.cold_start
-	$(PY) -m bench.batch
 	$(PY) -m bench.versus
 	$(PY) -m bench.gateway
 	$(PY) -m bench.load $(P4_LOAD_ARGS)

@@ -21,12 +21,17 @@ the end of the queue (immediately, where SQS would wait for its visibility timeo
 Each run has fresh tables. "items wrong": items that read back (through the consumer's own read
 path) other than the in-order model says. Timings: the in-order run, the three consumers batch
 by batch in turn, after a warm-up run each. Cold start: bench.cold_start's fresh processes.
+
+It also records P2 (bench/results.json): sqs-manager's batch p50 in the in-order run over one
+small PutItem through the same proxy, timed in turn with the batches (batch_latency_ratio), and
+its DynamoDB calls per item write (ddb_calls_per_write).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import subprocess
 import sys
@@ -35,12 +40,13 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
+import numpy
+
 from bench import cold_start, versus_cost
 from bench import results as bench_results
 from bench.output import machine, table
-from bench.stats import percentile
 from bench.versus_harness import CONSUMERS, PATTERNS, Bench, ProxyProcess, in_turn
-from bench.versus_workload import deliveries, expected_items, workload
+from bench.versus_workload import BATCH, deliveries, expected_items, workload
 from devstack.emulator import EMULATOR_CREDENTIALS
 
 HANDLER_MODULES = {"seed": "import bench.versus_seed",
@@ -65,26 +71,24 @@ ROWS = (
 
 def cold_starts(rounds: int) -> dict[str, float]:
     """Median ms to import each handler module (its clients made at import) in a fresh process,
-    round-robin after a discarded warm-up, as bench.cold_start does."""
-    scenarios = {c: cold_start.Scenario(c, code) for c, code in HANDLER_MODULES.items()}
-    seconds: dict[str, list[float]] = {c: [] for c in scenarios}
-    for number in range(rounds + 1):
-        for consumer, scenario in scenarios.items():
-            taken = cold_start.run_once(scenario, {})[0]
-            if number:
-                seconds[consumer].append(taken)
+    as bench.cold_start measures."""
+    seconds = cold_start.measure(rounds, [cold_start.Scenario(c, code)
+                                          for c, code in HANDLER_MODULES.items()])
     return {consumer: median(values) * 1e3 for consumer, values in seconds.items()}
 
 
-def measure(bench: Bench, items: int, seed: int, warmup_items: int) -> dict[str, dict[str, Any]]:
+def measure(bench: Bench, items: int, seed: int, warmup_items: int) -> dict[str, Any]:
     requests = workload(items, seed)
     expected = expected_items(requests)
     if warmup_items:  # DynamoDB Local's JVM compiles its hot paths over the first calls
         warm = workload(warmup_items, seed + 1)
         in_turn([bench.run(c, deliveries(warm, "in order", seed)) for c in CONSUMERS])
-    timed = dict(zip(CONSUMERS, in_turn([bench.run(c, deliveries(requests, "in order", seed))
-                                         for c in CONSUMERS]), strict=True))
-    figures: dict[str, dict[str, Any]] = {}
+    # P2's round trips take their turn with the consumers' batches, one per batch.
+    *timed_runs, trips = in_turn([
+        *(bench.run(c, deliveries(requests, "in order", seed)) for c in CONSUMERS),
+        bench.round_trips(math.ceil(len(requests) / BATCH))])
+    timed = dict(zip(CONSUMERS, timed_runs, strict=True))
+    figures: dict[str, Any] = {"round_trip_p50_ms": median(trips.wall_ms)}
     for consumer in CONSUMERS:
         runs = {"in order": timed[consumer], **{p: in_turn([bench.run(consumer, deliveries(
             requests, p, seed + i))])[0] for i, p in enumerate(PATTERNS) if p != "in order"}}
@@ -96,10 +100,12 @@ def measure(bench: Bench, items: int, seed: int, warmup_items: int) -> dict[str,
             run.cpu_ms / len(run.wall_ms))
         figures[consumer] = {
             "ddb_calls_per_message": sum(run.calls.values()) / n,
+            "ddb_calls_per_write": sum(run.calls.values()) / run.meter.units["item writes"],
             "calls_by_operation": dict(run.calls),
             "write_units_per_message": measured.write_units_per_message,
             "read_units_per_message": measured.read_units_per_message,
-            "batch_p50_ms": median(run.wall_ms), "batch_p99_ms": percentile(run.wall_ms, 0.99),
+            "batch_p50_ms": median(run.wall_ms),
+            "batch_p99_ms": float(numpy.percentile(run.wall_ms, 99)),
             "batch_mean_ms": measured.batch_wall_ms, "cpu_ms_per_message": run.cpu_ms / n,
             "items_wrong_in_order": wrong["in order"],
             "items_wrong_after_duplicates": wrong["duplicates"],
@@ -115,6 +121,20 @@ def measure(bench: Bench, items: int, seed: int, warmup_items: int) -> dict[str,
             "cost_lines_128mb": versus_cost.lines(measured, 128),
         }
     return figures
+
+
+def record_p2(versus: dict[str, Any], results_path: Path) -> None:
+    """P2 from sqs-manager's in-order run: its batch p50 in round trips, calls per item write."""
+    ours, trip = versus["sqs-manager"], versus["round_trip_p50_ms"]
+    values = {"batch_latency_ratio": ours["batch_p50_ms"] / trip,
+              "ddb_calls_per_write": ours["ddb_calls_per_write"]}
+    bench_results.record(values, {
+        "latency_ms": versus["latency_ms"], "requests": versus["requests"],
+        "round_trip_ms": trip, "batch_p50_ms": ours["batch_p50_ms"],
+        "calls": ours["calls_by_operation"]}, "bench.versus", results_path)
+    print(f"\nbatch_latency_ratio {values['batch_latency_ratio']:.2f} (target <= 2: "
+          f"{ours['batch_p50_ms']:.1f} / {trip:.1f} ms), ddb_calls_per_write "
+          f"{values['ddb_calls_per_write']:.2f} (target <= 1)")
 
 
 def commit() -> str:
@@ -156,8 +176,9 @@ def run(items: int, seed: int, latency_ms: float, cold_rounds: int, warmup_items
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
     report(versus)
     if results_path is not None:
+        record_p2(versus, results_path)
         bench_results.record_section("versus", versus, results_path)
-        print(f"\nwritten to {results_path} under \"versus\"")
+        print(f"written to {results_path}: P2, and the comparison under \"versus\"")
     return versus
 
 

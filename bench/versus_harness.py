@@ -143,7 +143,11 @@ class Bench:
     def handler(self, run: Run) -> Handler:
         import boto3
 
-        client = run.meter.attach(boto3.client("dynamodb", endpoint_url=self.proxy.url))
+        from chalicelib.clients import client_config
+        # sqs-manager's client settings as app.py's; the others' as their modules make them.
+        config = client_config() if run.consumer == "sqs-manager" else None
+        client = run.meter.attach(boto3.client("dynamodb", endpoint_url=self.proxy.url,
+                                               config=config))
         if run.consumer == "seed":
             from bench import versus_seed
             return versus_seed.make_handler(client, run.table_name)
@@ -188,6 +192,20 @@ class Bench:
                     queue.append((request, count + 1))
                 else:
                     run.to_dlq += 1
+            yield run
+
+    def round_trips(self, count: int) -> Iterator[Run]:
+        """One small PutItem through the proxy per turn: the round trip P2 divides by."""
+        import boto3
+
+        from chalicelib.clients import client_config
+        name = f"versus-trip-{uuid.uuid4().hex[:8]}"
+        run = Run("round trip", self._table(name), Meter(name))
+        client = boto3.client("dynamodb", endpoint_url=self.proxy.url, config=client_config())
+        for _ in range(count):
+            began = time.perf_counter()
+            client.put_item(TableName=name, Item={"pk": {"S": "item#trip"}, "n": {"N": "1"}})
+            run.wall_ms.append((time.perf_counter() - began) * 1e3)
             yield run
 
     def write_units(self, run: Run) -> float:

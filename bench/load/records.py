@@ -1,10 +1,36 @@
-"""What a load run records: its settings, and for every request when it was due, sent, answered
-and seen applied, in seconds since the run's start (bench/load/runner.py says how)."""
+"""What a load run sends (unique creates, or a mix over a set of ids) and records: its settings,
+and for every request when it was due, sent, answered and seen applied, in seconds since the
+run's start (bench/load/runner.py says how)."""
 
 from __future__ import annotations
 
+import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+# Operation weights of --mix: mostly writes that can succeed, some that a set of shared ids
+# makes conflict (a create of an existing id, an update of a deleted one is rejected).
+MIX_WEIGHTS = {"create": 2, "update": 4, "put": 3, "delete": 1}
+
+
+class Workload:
+    """Command number i of a run: (item id, operation, body); deterministic for a run tag and
+    seed."""
+
+    def __init__(self, run_tag: str, mix: bool = False, ids: int = 50, seed: int = 1) -> None:
+        self.run_tag, self.mix, self.ids = run_tag, mix, ids
+        self.random = random.Random(seed)
+
+    def command(self, index: int) -> tuple[str, str, bytes]:
+        item_id, operation = f"load-{self.run_tag}-{index}", "create"
+        if self.mix:
+            item_id = f"load-{self.run_tag}-{self.random.randrange(self.ids)}"
+            operation = self.random.choices(list(MIX_WEIGHTS), list(MIX_WEIGHTS.values()))[0]
+        document: dict[str, object] = {"operation": operation, "id": item_id}
+        if operation != "delete":
+            document["item"] = {"name": "load test", "n": index}
+        return item_id, operation, json.dumps(document).encode()
 
 
 @dataclass
@@ -12,7 +38,7 @@ class RequestRecord:
     index: int
     item_id: str
     operation: str
-    due: float  # when it should have been sent
+    due: float  # when it should have been sent; latencies count from it
     sent: float | None = None
     answered: float | None = None
     http_status: int | None = None  # None: no HTTP answer (see error)
@@ -25,33 +51,17 @@ class RequestRecord:
     received: float | None = None  # the outcome's requestTimeEpoch, in this run's seconds
     handled: float | None = None  # the outcome's handledAt, in this run's seconds
 
-    def _since_due(self, moment: float | None) -> float | None:
-        return None if moment is None else moment - self.due
-
-    @property
-    def post_latency(self) -> float | None:
-        return self._since_due(self.answered)
-
-    @property
-    def applied_lag(self) -> float | None:
-        return self._since_due(self.outcome_seen)
-
-    @property
-    def handled_lag(self) -> float | None:
-        """POST -> applied by the stack's own record (handledAt), from the due time."""
-        return self._since_due(self.handled)
-
-    @property
-    def received_lag(self) -> float | None:
-        """Due time -> API Gateway's stamp (requestTimeEpoch): the client and the gateway."""
-        return self._since_due(self.received)
-
-    @property
-    def resolution(self) -> float | None:
-        if self.outcome_seen is None:
-            return None
-        before = self.last_pending if self.last_pending is not None else self.answered
-        return self.outcome_seen - (before if before is not None else self.due)
+    def lags(self) -> dict[str, float | None]:
+        """From the due time: to the POST's answer (post_latency), the outcome first seen
+        (applied_lag), API Gateway's stamp (received_lag), the stack's own record of applying
+        it (handled_lag); and how long before the outcome was seen it was last seen pending
+        (resolution)."""
+        since_due = {name: None if moment is None else moment - self.due for name, moment in (
+            ("post_latency", self.answered), ("applied_lag", self.outcome_seen),
+            ("received_lag", self.received), ("handled_lag", self.handled))}
+        before = next(t for t in (self.last_pending, self.answered, self.due) if t is not None)
+        return {**since_due, "resolution": None if self.outcome_seen is None
+                else self.outcome_seen - before}
 
 
 @dataclass(frozen=True)
@@ -63,15 +73,11 @@ class LoadConfig:
     count: int | None = None
     duration: float | None = None
     connections: int = 64
-    timeout: float = 30.0
     api_key: str | None = None
     # SigV4 headers for (url, method, body, headers): scripts/sigv4.Signer.headers; POSTs and reads.
     sign: Callable[..., dict[str, str]] | None = None
     poll: bool = True
     poll_concurrency: int = 4
-    poll_first: float = 0.1
-    poll_backoff: float = 1.5
-    poll_max_interval: float = 1.0
     poll_after: bool = False  # read no outcome before every POST is answered
     outcome_timeout: float = 120.0
     progress: bool = True

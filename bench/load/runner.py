@@ -21,7 +21,7 @@ import heapq
 import itertools
 import json
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -29,37 +29,37 @@ import aiohttp
 from tqdm import tqdm
 from yarl import URL
 
-from bench.load.records import LoadConfig, LoadRun, RequestRecord
-from bench.load.workload import Workload
+from bench.load.records import LoadConfig, LoadRun, RequestRecord, Workload
 
-OUTCOME_STATES = ("applied", "rejected")
+# A request's first poll this long after its POST's answer; each later one waits 1.5 times
+# longer, at most 1 s.
+POLL_FIRST, POLL_BACKOFF, POLL_MAX_INTERVAL = 0.1, 1.5, 1.0
+HTTP_TIMEOUT = 30.0  # seconds, per request
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 class _Poller:
-    """Reads outcomes: a heap of (due time, record), `workers` GETs in flight at most."""
+    """Reads outcomes: a heap of (due time, record), `poll_concurrency` GETs in flight at most."""
 
     def __init__(self, run: LoadRun, session: aiohttp.ClientSession, clock: Callable[[], float],
-                 progress: Any) -> None:
-        self.run = run
-        self.config = run.config
-        self.session = session
-        self.clock = clock
-        self.progress = progress
+                 progress: tqdm[Any]) -> None:
+        self.run, self.config, self.session = run, run.config, session
+        self.clock, self.progress = clock, progress
         self.heap: list[tuple[float, int, RequestRecord, float]] = []
         self.sequence = itertools.count()
         self.posting = True
         self.polling_since = 0.0  # with poll_after: when the POSTs were done
         self.in_flight = 0  # GETs under way: their records may come back to the heap
 
-    def add(self, record: RequestRecord, now: float) -> None:
-        self._push(record, now + self.config.poll_first, self.config.poll_first)
-
-    def _push(self, record: RequestRecord, due: float, interval: float) -> None:
+    def push(self, record: RequestRecord, due: float, interval: float = POLL_FIRST) -> None:
         heapq.heappush(self.heap, (due, next(self.sequence), record, interval))
-
-    def _resolved(self) -> None:
-        if self.progress is not None:
-            self.progress.update(1)
 
     async def worker(self) -> None:
         while self.posting or self.heap or self.in_flight:
@@ -74,7 +74,7 @@ class _Poller:
             heapq.heappop(self.heap)
             assert record.answered is not None
             if now - max(record.answered, self.polling_since) > self.config.outcome_timeout:
-                self._resolved()  # given up: no outcome
+                self.progress.update(1)  # given up: no outcome
                 continue
             self.in_flight += 1
             try:
@@ -95,33 +95,24 @@ class _Poller:
             status, text = 0, type(error).__name__
         seen = self.clock()
         body = _json_object(text)
-        if status == 200 and body.get("status") in OUTCOME_STATES:
+        if status == 200 and body.get("status") in ("applied", "rejected"):
             record.outcome, record.outcome_seen = str(body["status"]), seen
             record.received = self._run_seconds(body.get("requestTimeEpoch"))
             record.handled = self._run_seconds(body.get("handledAt"))
-            self._resolved()
+            self.progress.update(1)
             return
         if status == 404 and body.get("status") == "pending":
             record.last_pending = started
         else:
             key = f"HTTP {status}" if status else text
             self.run.poll_errors[key] = self.run.poll_errors.get(key, 0) + 1
-        interval = min(interval * self.config.poll_backoff, self.config.poll_max_interval)
-        self._push(record, seen + interval, interval)
-
+        interval = min(interval * POLL_BACKOFF, POLL_MAX_INTERVAL)
+        self.push(record, seen + interval, interval)
 
     def _run_seconds(self, epoch_ms: Any) -> float | None:
         if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
             return None
         return epoch_ms / 1000 - self.run.started_epoch
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        found = json.loads(text)
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
@@ -130,9 +121,6 @@ async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
     if config.count is None and config.duration is None:
         raise ValueError("give a count, a duration, or both")
     run = LoadRun(config)
-    connector = aiohttp.TCPConnector(limit=config.connections + config.poll_concurrency,
-                                     force_close=False)
-    timeout = aiohttp.ClientTimeout(total=config.timeout)
     post_headers = {"Content-Type": "application/json"}
     if config.api_key:
         post_headers["x-api-key"] = config.api_key
@@ -145,9 +133,21 @@ async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
     sent_bar = tqdm(total=config.count, desc="POST", unit="req", disable=not config.progress)
     outcome_bar = tqdm(total=None, desc="outcomes", unit="req",
                        disable=not (config.progress and config.poll))
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        poller = _Poller(run, session, clock, outcome_bar if config.progress else None)
+    async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=config.connections + config.poll_concurrency),
+            timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT)) as session:
+        poller = _Poller(run, session, clock, outcome_bar)
         post_slots = asyncio.Semaphore(config.connections)
+
+        def next_request(index: int, due: float) -> Awaitable[None] | None:
+            """Request `index`, due at `due`, to send; None once the run has sent all it should."""
+            if (config.count is not None and index >= config.count) or (
+                    config.duration is not None and due >= config.duration):
+                return None
+            item_id, operation, body = workload.command(index)
+            record = RequestRecord(index, item_id, operation, due)
+            run.records.append(record)
+            return post(record, body)
 
         async def post(record: RequestRecord, body: bytes) -> None:
             async with post_slots:  # beyond `connections` in flight, requests wait (and it counts)
@@ -157,38 +157,25 @@ async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
                 try:
                     async with session.post(config.post_url, data=body,
                                             headers=headers) as response:
-                        record.http_status = response.status
-                        text = await response.text()
+                        record.http_status, text = response.status, await response.text()
                 except (TimeoutError, aiohttp.ClientError) as error:
-                    record.error = type(error).__name__
-                    text = ""
+                    record.error, text = type(error).__name__, ""
                 record.answered = clock()
             sent_bar.update(1)
-            if record.http_status == 202:
-                request_id = _json_object(text).get("requestId")
-                if isinstance(request_id, str) and request_id:
-                    record.request_id = request_id
-                    if config.poll:
-                        outcome_bar.total = (outcome_bar.total or 0) + 1
-                        poller.add(record, record.answered)
-
-        def next_record(index: int, due: float) -> tuple[RequestRecord, bytes] | None:
-            if config.count is not None and index >= config.count:
-                return None
-            if config.duration is not None and due >= config.duration:
-                return None
-            command = workload.command(index)
-            record = RequestRecord(index, command.item_id, command.operation, due)
-            run.records.append(record)
-            return record, command.body
+            request_id = _json_object(text).get("requestId") if record.http_status == 202 else None
+            if isinstance(request_id, str) and request_id:
+                record.request_id = request_id
+                if config.poll:
+                    outcome_bar.total = (outcome_bar.total or 0) + 1
+                    poller.push(record, record.answered + POLL_FIRST)
 
         pollers = [asyncio.create_task(poller.worker())
                    for _ in range(config.poll_concurrency if config.poll else 0)]
         if config.rate is not None:
-            await _open_loop(config.rate, next_record, post, clock)
+            await _open_loop(config.rate, next_request, clock)
         else:
             assert config.concurrency is not None
-            await _closed_loop(config.concurrency, next_record, post, clock)
+            await _closed_loop(config.concurrency, next_request, clock)
         run.send_seconds = max((r.answered or 0.0) for r in run.records) if run.records else 0.0
         poller.polling_since = clock()
         poller.posting = False
@@ -199,36 +186,30 @@ async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
     return run
 
 
-PostFunction = Callable[[RequestRecord, bytes], Coroutine[Any, Any, None]]
-NextRecord = Callable[[int, float], tuple[RequestRecord, bytes] | None]
+NextRequest = Callable[[int, float], Awaitable[None] | None]
 
 
-async def _open_loop(rate: float, next_record: NextRecord, post: PostFunction,
-                     clock: Callable[[], float]) -> None:
-    tasks: set[asyncio.Task[None]] = set()
+async def _open_loop(rate: float, next_request: NextRequest, clock: Callable[[], float]) -> None:
+    tasks: set[asyncio.Future[None]] = set()
     for index in itertools.count():
         due = index / rate
-        found = next_record(index, due)
-        if found is None:
+        request = next_request(index, due)
+        if request is None:
             break
-        delay = due - clock()
-        if delay > 0:
+        if (delay := due - clock()) > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(post(*found))
+        task = asyncio.ensure_future(request)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks)
 
 
-async def _closed_loop(concurrency: int, next_record: NextRecord, post: PostFunction,
+async def _closed_loop(concurrency: int, next_request: NextRequest,
                        clock: Callable[[], float]) -> None:
     counter = itertools.count()
 
     async def worker() -> None:
-        while True:
-            found = next_record(next(counter), clock())
-            if found is None:
-                return
-            await post(*found)
+        while (request := next_request(next(counter), clock())) is not None:
+            await request
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))

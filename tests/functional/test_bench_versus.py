@@ -1,5 +1,5 @@
 """bench.versus, tiny, against DynamoDB Local: the same deliveries through the three consumers,
-the figures recorded per consumer, and the correctness columns telling them apart."""
+the figures recorded per consumer, the correctness columns telling them apart, and P2."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def test_a_tiny_run_records_each_consumer_and_tells_them_apart(
     path = tmp_path / "results.json"
     recorded = versus.run(items=6, seed=7, latency_ms=0, cold_rounds=0, warmup_items=0,
                           results_path=path, dynamodb_url=dynamodb_local.endpoint_url)
-    assert json.loads(path.read_text())["versus"]["requests"] == recorded["requests"]
+    written = json.loads(path.read_text())
+    assert written["versus"]["requests"] == recorded["requests"]
     requests = recorded["requests"]
     seed, powertools, ours = (recorded[c] for c in versus.CONSUMERS)
     for figures in (seed, powertools, ours):
@@ -55,5 +56,14 @@ def test_a_tiny_run_records_each_consumer_and_tells_them_apart(
     assert seed["requests_without_outcome"] == powertools["requests_without_outcome"] == requests
     assert ours["items_wrong_after_duplicates"] == ours["items_wrong_after_shuffle"] == 0
     assert ours["writes_applied_twice"] == ours["requests_without_outcome"] == 0
+    # P2: sqs-manager's batch p50 in round trips, its calls per item write (one transaction a
+    # batch: 10 writes a call where a batch holds no two commands for one item).
+    assert written["batch_latency_ratio"] == pytest.approx(
+        ours["batch_p50_ms"] / recorded["round_trip_p50_ms"], rel=1e-3)
+    calls = sum(ours["calls_by_operation"].values())
+    assert written["ddb_calls_per_write"] == pytest.approx(ours["ddb_calls_per_write"], abs=1e-4)
+    assert calls / requests <= ours["ddb_calls_per_write"] < 1
+    assert written["details"]["bench.versus"]["round_trip_ms"] > 0
     out = capsys.readouterr().out
-    assert "| items wrong, shuffled" in out and "| DynamoDB on-demand" in out
+    assert "batch_latency_ratio" in out and "| items wrong, shuffled" in out
+    assert "| DynamoDB on-demand" in out
