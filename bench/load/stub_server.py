@@ -1,10 +1,10 @@
-"""A trivial stand-in for the pipeline, to measure the load tool's own ceiling.
+"""A trivial stand-in for the pipeline, for the load tool's own ceiling (`--self-test` starts it
+in a process of its own, so that it does not share the tool's core).
 
     python -m bench.load.stub_server    # prints "listening on http://127.0.0.1:<port>"
 
 POST /SQSManager answers 202 {"requestId", "messageId"} at once; GET /requests/{id} answers 404
 pending for the first 100 ms after the POST, then 200 applied.
-It runs in its own process (the self-test starts it) so that it does not share the tool's core.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from aiohttp import web
 PENDING_SECONDS = 0.1
 
 
-def make_app() -> web.Application:
+async def serve() -> None:
     posted: dict[str, float] = {}
 
     async def post(request: web.Request) -> web.Response:
         await request.read()
-        request_id = uuid.uuid4().hex
-        posted[request_id] = time.time()
+        posted[request_id := uuid.uuid4().hex] = time.time()
         return web.json_response({"requestId": request_id, "messageId": str(uuid.uuid4())},
                                  status=202)
 
@@ -39,14 +38,10 @@ def make_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/SQSManager", post)
     app.router.add_get("/requests/{request_id}", outcome)
-    return app
-
-
-async def serve(port: int = 0) -> None:
-    runner = web.AppRunner(make_app(), access_log=None)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", port))
+    sock.bind(("127.0.0.1", 0))
     await web.SockSite(runner, sock, backlog=1024).start()
     print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     await asyncio.Event().wait()  # until the process is stopped
