@@ -23,7 +23,7 @@ MESSAGE_SECONDS = 2 * CALL_SECONDS
 def client_config() -> Config:
     # No client-side parameter validation: DynamoDB validates every request anyway (and its
     # ValidationException becomes a rejection), while botocore's walk of a transaction's
-    # attribute values costs about 1 ms of CPU per write (bench.batch).
+    # attribute values costs about 1 ms of CPU per write (docs/benchmarks.md, "Decisions").
     return Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
                   connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
                   parameter_validation=False)
