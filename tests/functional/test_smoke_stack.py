@@ -1,6 +1,7 @@
-"""`make smoke --stack-name`: the URLs come from a real CloudFormation answer (the standalone
-stack deployed into moto). moto skips AWS::ApiGateway::ApiKey, so there the key must be given,
-and the smoke script says so; the key lookup itself is covered in tests/unit."""
+"""`make smoke --stack-name`: the URLs and the ingest mode come from a real CloudFormation answer
+(the standalone stack deployed into moto). moto skips AWS::ApiGateway::ApiKey, so where the mode
+needs a key it must be given, and the smoke script says so; the key lookup itself is covered in
+tests/unit."""
 
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ READ_URL = "https://def456.execute-api.us-west-2.amazonaws.com/Prod1/"
 
 
 @pytest.fixture(scope="module")
-def stack_name(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> str:
-    body = write_standalone(tmp_path_factory.mktemp("smoke") / "standalone.json").read_text()
-    create_stack(moto_server, "sqs-manager-smoke", body)
+def body(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_standalone(tmp_path_factory.mktemp("smoke") / "standalone.json").read_text()
+
+
+@pytest.fixture(scope="module")
+def stack_name(moto_server: MotoServer, body: str) -> str:
+    create_stack(moto_server, "sqs-manager-smoke", body)  # IngestAuthorization AWS_IAM
     return "sqs-manager-smoke"
 
 
@@ -38,10 +43,18 @@ def test_the_ingest_url_comes_from_the_stack(session: boto3.Session, stack_name:
     assert (target.read_url, target.api_key) == (READ_URL.rstrip("/"), "given-key")
 
 
-def test_without_an_api_key_output_the_key_must_be_given(session: boto3.Session,
-                                                         stack_name: str) -> None:
+def test_the_default_stack_signs_its_writes_and_needs_no_key(session: boto3.Session,
+                                                             stack_name: str) -> None:
+    target = stack_target(session, stack_name, REGION, READ_URL)
+    assert (target.ingest_mode, target.ingest.iam, target.ingest.api_key, target.api_key) == (
+        "AWS_IAM", True, False, "")
+
+
+def test_where_the_mode_needs_a_key_without_its_output_it_must_be_given(
+        moto_server: MotoServer, session: boto3.Session, body: str) -> None:
+    create_stack(moto_server, "sqs-manager-smoke-key", body, {"IngestAuthorization": "API_KEY"})
     with pytest.raises(SystemExit, match="--api-key"):
-        stack_target(session, stack_name, REGION, READ_URL)
+        stack_target(session, "sqs-manager-smoke-key", REGION, READ_URL)
 
 
 def test_an_unknown_stack_is_an_error(session: boto3.Session) -> None:
