@@ -9,18 +9,20 @@ to settings.batch_concurrency), a lane's messages one after another.
 
 Failed messages are reported as batchItemFailures, or, where the event source mapping cannot
 report them, the messages that succeeded are deleted and the batch raises (sqs.py); either way
-no failed message is deleted.
+no failed message is deleted. Before that, each one's visibility is set by why it failed, in one
+ChangeMessageVisibilityBatch call (retries.py): SQS brings it back when the consumer says, not
+after the queue's visibility timeout.
 
 A write whose condition fails while an earlier request to its item may still be on its way
-(settings.in_order_window_seconds) is not rejected yet: it is failed as above after a short,
-doubling visibility delay, so SQS brings it back after the earlier ones; at most
+(settings.in_order_window_seconds) is not rejected yet: it is failed as above with a short,
+doubling visibility, so SQS brings it back after the earlier ones; at most
 CONDITION_RETRIES times, below the queue's maxReceiveCount. From a FIFO queue nothing waits
 (FIFO already delivers in order), and a group stops at its first failure: that message and the
 group's later ones go back to SQS, as AWS requires for FIFO batch item failures (Powertools'
 SqsFifoPartialProcessor does the same with skip_group_on_error).
 
 Each invocation prints one CloudWatch EMF line (metrics.py): applied, rejected, superseded,
-duplicate and retried counts, batch size and duration.
+duplicate and retried counts (retries by cause too), batch size and duration.
 
 Lambda's remaining time is checked before each message: when too little is left for one more
 (clients.MESSAGE_SECONDS, plus a delete call in the safe mode), the rest of the batch is failed
@@ -37,18 +39,19 @@ from typing import Any
 
 from chalicelib.clients import CALL_SECONDS, MESSAGE_SECONDS, sqs_client
 from chalicelib.commands import Command, Stamp, record_stamp
-from chalicelib.errors import BatchRetryError, ConditionPendingError
+from chalicelib.errors import BatchRetryError, ConditionPendingError, RetryCause, TransientError
 from chalicelib.lanes import Lane, Parsed, SqsRecord, is_fifo, lanes
 from chalicelib.logs import current_request_id, get_logger
 from chalicelib.metrics import MetricsBatch
 from chalicelib.outcomes import Outcome
+from chalicelib.retries import Retry, outage_cause, receive_count, visibilities
 from chalicelib.settings import Settings
-from chalicelib.sqs import SqsQueue, receive_count
+from chalicelib.sqs import SqsQueue
 from chalicelib.store import ItemStore
 
 logger = get_logger("sqs_manager.batch")
 
-# Receives in which a failed condition may still wait (the queue's maxReceiveCount is 5).
+# Receives in which a failed condition may still wait (well below the queue's maxReceiveCount).
 CONDITION_RETRIES = 3
 
 
@@ -63,7 +66,7 @@ class BatchProcessor:
         """Handle a batch; `context` is Lambda's (its remaining time bounds the work)."""
         started = time.monotonic()
         deadline = self._deadline(context)
-        failures: list[str] = []  # list.append is atomic: lanes share it
+        retries: list[Retry] = []  # list.append is atomic: lanes share it
         metrics = _SharedMetrics(MetricsBatch.from_environ())
         try:
             batch = lanes(records)
@@ -73,20 +76,35 @@ class BatchProcessor:
             workers = min(len(batch), self.settings.batch_concurrency)
             if workers <= 1:
                 for lane in batch:
-                    self._run_lane(lane, deadline, failures, metrics)
+                    self._run_lane(lane, deadline, retries, metrics)
             else:
                 with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lane") as pool:
-                    for finished in [pool.submit(self._run_lane, lane, deadline, failures,
+                    for finished in [pool.submit(self._run_lane, lane, deadline, retries,
                                                  metrics) for lane in batch]:
                         finished.result()
         finally:
-            metrics.batch.retried(len(failures))
+            for retry in retries:
+                metrics.batch.retried(1, retry.cause.value)
             metrics.batch.flush(len(records), (time.monotonic() - started) * 1000)
+        failures = [retry.message_id for retry in retries]
+        if failures:
+            self._hand_back(records, retries)
         if failures and not self.settings.report_batch_item_failures:
             self.queue.delete_succeeded(records, set(failures))
             raise BatchRetryError(f"{len(failures)} of {len(records)} messages failed and will "
                                   f"be retried: {failures}")
         return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
+
+    def _hand_back(self, records: list[SqsRecord], retries: list[Retry]) -> None:
+        """Set the visibility of every message going back to SQS, in one call (retries.py)."""
+        succeeded = len(records) - len(retries)
+        seconds = visibilities(retries, succeeded, self.settings.condition_retry_delay_seconds,
+                               self.settings.retry_delay_scale)
+        outage = outage_cause(retries, succeeded)
+        if outage is not None:
+            logger.warning("outage: the whole batch failed alike", extra={
+                "cause": outage.value, "retryInSeconds": seconds})
+        self.queue.change_visibility(records, seconds)
 
     def _deadline(self, context: Any) -> float | None:
         """When (time.monotonic()) the last message must be done, or None without a context."""
@@ -136,7 +154,7 @@ class BatchProcessor:
         finally:
             current_request_id.reset(token)
 
-    def _run_lane(self, lane: Lane, deadline: float | None, failures: list[str],
+    def _run_lane(self, lane: Lane, deadline: float | None, retries: list[Retry],
                   metrics: _SharedMetrics) -> None:
         """One item's messages, in request order (a FIFO message group's, in SQS's order)."""
         fifo = is_fifo(lane[0][0])
@@ -144,23 +162,25 @@ class BatchProcessor:
             # The first message always runs: a function timeout shorter than MESSAGE_SECONDS
             # must still make progress (the batch just comes back if it times out).
             if index and deadline is not None and deadline - time.monotonic() < MESSAGE_SECONDS:
-                deferred = [r.get("messageId") for r, _ in lane[index:]]
-                failures.extend(str(m) for m in deferred)
+                retries.extend(Retry(r, RetryCause.DEFERRED) for r, _ in lane[index:])
                 logger.warning("deferred: too little of Lambda's time left", extra={
-                    "messageIds": deferred, "remainingSeconds": round(
-                        deadline - time.monotonic(), 3)})
+                    "messageIds": [r.get("messageId") for r, _ in lane[index:]],
+                    "remainingSeconds": round(deadline - time.monotonic(), 3)})
                 return
-            if not self._handle(record, parsed, deadline, failures, metrics) and fifo:
-                skipped = [str(r.get("messageId")) for r, _ in lane[index + 1:]]
-                failures.extend(skipped)
+            if not self._handle(record, parsed, deadline, retries, metrics) and fifo:
+                # They come back with the failed one, after it (retries.visibilities).
+                skipped = [Retry(r, RetryCause.GROUP_STOPPED, str(record.get("messageId")))
+                           for r, _ in lane[index + 1:]]
+                retries.extend(skipped)
                 if skipped:
                     logger.warning("FIFO group stopped at its first failure",
-                                   extra={"messageIds": skipped})
+                                   extra={"messageIds": [r.message_id for r in skipped]})
                 return
 
     def _handle(self, record: SqsRecord, parsed: Parsed, deadline: float | None,
-                failures: list[str], metrics: _SharedMetrics) -> bool:
-        """One message: its outcome recorded (True), or its messageId added to failures."""
+                retries: list[Retry], metrics: _SharedMetrics) -> bool:
+        """One message: its outcome recorded (True), or it goes back to SQS (added to
+        `retries`, with why)."""
         token = current_request_id.set(None)
         try:
             # Inside the try: a malformed record fails alone, never its batch-mates.
@@ -170,16 +190,16 @@ class BatchProcessor:
             self._done(record, outcome, metrics)
             return True
         except ConditionPendingError as pending:
-            failures.append(str(record.get("messageId")))
-            delay = self.queue.delay(record, self.settings.condition_retry_delay_seconds)
+            retries.append(Retry(record, RetryCause.WAITING))
             logger.info("waiting for earlier requests", extra={
-                "reason": str(pending), "retryInSeconds": delay,
-                "messageId": record.get("messageId"), "receiveCount": receive_count(record)})
+                "reason": str(pending), "messageId": record.get("messageId"),
+                "receiveCount": receive_count(record)})
         except Exception as error:  # anything unexpected is retried too, then goes to the DLQ
-            failures.append(str(record.get("messageId")))
-            logger.warning("retry", exc_info=not isinstance(error, BatchRetryError), extra={
-                "error": f"{type(error).__name__}: {error}", "messageId": record.get("messageId"),
-                "receiveCount": (record.get("attributes") or {}).get("ApproximateReceiveCount")})
+            cause = error.cause if isinstance(error, TransientError) else RetryCause.UNEXPECTED
+            retries.append(Retry(record, cause))
+            logger.warning("retry", exc_info=cause is RetryCause.UNEXPECTED, extra={
+                "error": f"{type(error).__name__}: {error}", "cause": cause.value,
+                "messageId": record.get("messageId"), "receiveCount": receive_count(record)})
         finally:
             current_request_id.reset(token)
         return False

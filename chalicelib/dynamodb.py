@@ -16,6 +16,7 @@ from chalicelib.attributes import from_map
 from chalicelib.errors import (
     InvalidCommandError,
     ItemTooLargeError,
+    RetryCause,
     TransactionConflictError,
     TransientError,
 )
@@ -32,6 +33,10 @@ TRANSIENT_CODES = {
 }
 TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
                      "RequestLimitExceeded", "InternalServerError"}
+# Of those, the ones that say "too fast" (the rest: unavailable, or a conflict).
+THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException",
+              "RequestLimitExceeded", "LimitExceededException", "ThrottlingError",
+              "ProvisionedThroughputExceeded"}
 
 
 def table_key(prefix: str, key: str) -> str | None:
@@ -52,10 +57,18 @@ def call(method: Callable[..., Any], **kwargs: Any) -> Any:
         if error_code(error) == "TransactionConflictException":
             raise TransactionConflictError(f"DynamoDB: {error}") from error
         if error_code(error) in TRANSIENT_CODES or status >= 500:
-            raise TransientError(f"DynamoDB: {error_code(error)}: {error}") from error
+            raise TransientError(f"DynamoDB: {error_code(error)}: {error}",
+                                 _cause(error_code(error))) from error
         raise
     except BotoCoreError as error:  # connection errors and timeouts
         raise TransientError(f"DynamoDB unreachable: {error}") from error
+
+
+def _cause(code: str) -> RetryCause:
+    if code in THROTTLING:
+        return RetryCause.THROTTLED
+    return RetryCause.CONFLICT if code == "TransactionInProgressException" \
+        else RetryCause.UNAVAILABLE
 
 
 def get_record(client: Any, table: str, key: str) -> dict[str, Any] | None:
@@ -91,5 +104,8 @@ def cancellation_error(reasons: list[dict[str, Any]]) -> TransientError:
     if "TransactionConflict" in codes:
         return TransactionConflictError("transaction cancelled: TransactionConflict")
     if codes & TRANSIENT_REASONS:
-        return TransientError(f"transaction cancelled: {sorted(c for c in codes if c)}")
-    return TransientError(f"transaction cancelled for an unknown reason: {reasons}")
+        return TransientError(f"transaction cancelled: {sorted(c for c in codes if c)}",
+                              RetryCause.THROTTLED if codes & THROTTLING
+                              else RetryCause.UNAVAILABLE)
+    return TransientError(f"transaction cancelled for an unknown reason: {reasons}",
+                          RetryCause.UNEXPECTED)

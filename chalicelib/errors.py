@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class RetryCause(StrEnum):
+    """Why a message went back to SQS (retries.py paces it; metrics.py counts it by cause)."""
+
+    THROTTLED = "throttled"  # DynamoDB throttled the call
+    UNAVAILABLE = "unavailable"  # a 5xx, a timeout, no connection
+    CONFLICT = "conflict"  # another writer of the item (a transaction conflict, repeated merges)
+    WAITING = "waiting"  # a failed condition waits for earlier requests (the in-order window)
+    DEFERRED = "deferred"  # too little of Lambda's time left to start it
+    GROUP_STOPPED = "group_stopped"  # FIFO: an earlier message of its group failed
+    UNEXPECTED = "unexpected"  # anything else (a bug, a configuration error): DLQ if it lasts
+
 
 class SqsManagerError(Exception):
     """Base class of every error sqs-manager raises on purpose."""
@@ -25,9 +39,16 @@ class ItemTooLargeError(InvalidCommandError):
 class TransientError(SqsManagerError):
     """Throttling, a 5xx or a timeout: the message goes back to SQS and is retried."""
 
+    def __init__(self, message: str, cause: RetryCause = RetryCause.UNAVAILABLE) -> None:
+        super().__init__(message)
+        self.cause = cause
+
 
 class TransactionConflictError(TransientError):
     """Another transaction was writing the same item: retried in the handler first, then by SQS."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, RetryCause.CONFLICT)
 
 
 class ConditionPendingError(SqsManagerError):

@@ -7,7 +7,7 @@ permission and no latency: one line per batch.
 
     batch = MetricsBatch.from_environ()
     batch.record("applied", duplicate=False, superseded=False)   # once per handled message
-    batch.retried(2)                                            # messages handed back to SQS
+    batch.retried(2, "throttled")                               # handed back to SQS, and why
     batch.flush(batch_size=10, duration_ms=84.2)                 # prints the line, resets counts
 
 Dimensions stay low-cardinality: one, `Service`, the function's name (AWS_LAMBDA_FUNCTION_NAME,
@@ -35,11 +35,18 @@ REJECTED = "Rejected"  # rejected for any reason but being superseded
 SUPERSEDED = "Superseded"  # an older write that arrived after a newer one (rejected, not applied)
 DUPLICATE = "Duplicate"  # a redelivered request that already has its outcome: no second effect
 RETRIED = "Retried"  # handed back to SQS (transient failure, or out of time)
+# Retried, by cause (chalicelib.errors.RetryCause's values; a test checks they agree): one
+# metric per cause, since one EMF line holds one value per dimension.
+RETRY_CAUSES = ("throttled", "unavailable", "conflict", "waiting", "deferred", "group_stopped",
+                "unexpected")
+RETRIED_BY_CAUSE = {cause: "Retried" + cause.title().replace("_", "")
+                    for cause in RETRY_CAUSES}
 BATCH_SIZE = "BatchSize"
 HANDLER_DURATION = "HandlerDuration"
 OUTCOMES = (APPLIED, REJECTED, SUPERSEDED, DUPLICATE)
+COUNTS = (*OUTCOMES, RETRIED, *RETRIED_BY_CAUSE.values())
 METRIC_UNITS: dict[str, str] = {
-    **{name: "Count" for name in (*OUTCOMES, RETRIED, BATCH_SIZE)},
+    **{name: "Count" for name in (*COUNTS, BATCH_SIZE)},
     HANDLER_DURATION: "Milliseconds",
 }
 
@@ -52,7 +59,7 @@ class MetricsBatch:
         self.namespace = namespace
         self.service = service
         self._stream = stream
-        self.counts: dict[str, int] = dict.fromkeys((*OUTCOMES, RETRIED), 0)
+        self.counts: dict[str, int] = dict.fromkeys(COUNTS, 0)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> MetricsBatch:
@@ -75,11 +82,15 @@ class MetricsBatch:
         else:
             raise ValueError(f"unknown outcome status {outcome_status!r}")
 
-    def retried(self, count: int = 1) -> None:
-        """Messages handed back to SQS for another delivery."""
+    def retried(self, count: int = 1, cause: str | None = None) -> None:
+        """Messages handed back to SQS for another delivery, and why (one of RETRY_CAUSES)."""
         if count < 0:
             raise ValueError("count must not be negative")
+        if cause is not None and cause not in RETRIED_BY_CAUSE:
+            raise ValueError(f"unknown retry cause {cause!r}")
         self.counts[RETRIED] += count
+        if cause is not None:
+            self.counts[RETRIED_BY_CAUSE[cause]] += count
 
     def line(self, batch_size: int, duration_ms: float,
              timestamp_ms: int | None = None) -> dict[str, Any]:

@@ -43,6 +43,9 @@ class Settings:
     # than this window; the delay doubles from condition_retry_delay_seconds.
     in_order_window_seconds: float = 30.0
     condition_retry_delay_seconds: float = 2.0
+    # Multiplies the visibility of every message handed back after a transient failure
+    # (retries.py): 1 in production; tests compress time with it (0: back at once).
+    retry_delay_scale: float = 1.0
 
     @property
     def fifo(self) -> bool:
@@ -63,6 +66,7 @@ class Settings:
             in_order_window_seconds=float(environ.get("IN_ORDER_WINDOW_SECONDS", "30")),
             condition_retry_delay_seconds=float(
                 environ.get("CONDITION_RETRY_DELAY_SECONDS", "2")),
+            retry_delay_scale=max(0.0, float(environ.get("RETRY_DELAY_SCALE", "1"))),
         )
 
 

@@ -1,7 +1,8 @@
 """The consumer's own calls to SQS, made only when a batch has failures.
 
-- A message that waits for earlier requests comes back after a doubling delay
-  (ChangeMessageVisibility).
+- A message handed back comes back when the consumer says (retries.py): one
+  ChangeMessageVisibilityBatch call per batch (SQS takes 10 entries a call), never one per
+  message.
 - Where the event source mapping cannot report batch item failures (`chalice deploy` cannot set
   ReportBatchItemFailures, and Lambda would then delete the whole batch, failures included), the
   consumer deletes the messages that succeeded itself, then raises so that SQS redelivers only
@@ -20,13 +21,7 @@ from chalicelib.logs import get_logger
 # The consumer's log lines keep one logger name, whichever module writes them.
 logger = get_logger("sqs_manager.batch")
 
-MAX_VISIBILITY_DELAY_SECONDS = 60
-MAX_DELETES_PER_CALL = 10  # SQS's DeleteMessageBatch limit
-
-
-def receive_count(record: SqsRecord) -> int:
-    count = (record.get("attributes") or {}).get("ApproximateReceiveCount", "1")
-    return int(count) if str(count).isdigit() else 1
+MAX_ENTRIES_PER_CALL = 10  # SQS's DeleteMessageBatch and ChangeMessageVisibilityBatch limit
 
 
 class SqsQueue:
@@ -38,26 +33,37 @@ class SqsQueue:
         self._client: Any = None
         self._urls: dict[str, str] = {}
 
-    def delay(self, record: SqsRecord, first_delay_seconds: float) -> int:
-        """Bring the message back after a delay doubling from `first_delay_seconds` with each
-        receive; SQS's default (the queue's visibility timeout) if that fails."""
-        delay = int(min(MAX_VISIBILITY_DELAY_SECONDS,
-                        first_delay_seconds * 2 ** (receive_count(record) - 1)))
-        try:
-            self._sqs().change_message_visibility(
-                QueueUrl=self._url(record["eventSourceARN"]),
-                ReceiptHandle=record["receiptHandle"], VisibilityTimeout=delay)
-        except Exception as error:
-            logger.warning("visibility change failed", extra={"error": str(error)})
-        return delay
+    def change_visibility(self, records: list[SqsRecord], seconds: dict[str, int]) -> None:
+        """Set each record's visibility to seconds[messageId] (records without a receipt
+        handle, or not in `seconds`, are left alone). Where that fails, the message comes back
+        after the queue's visibility timeout instead: later, never lost."""
+        entries: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            delay = seconds.get(str(record.get("messageId")))
+            if delay is None or not record.get("receiptHandle"):
+                continue
+            entries.setdefault(str(record.get("eventSourceARN")), []).append({
+                "ReceiptHandle": record["receiptHandle"], "VisibilityTimeout": delay})
+        for arn, changes in entries.items():
+            for start in range(0, len(changes), MAX_ENTRIES_PER_CALL):
+                chunk = changes[start:start + MAX_ENTRIES_PER_CALL]
+                try:
+                    response = self._sqs().change_message_visibility_batch(
+                        QueueUrl=self._url(arn),
+                        Entries=[{"Id": str(i), **entry} for i, entry in enumerate(chunk)])
+                except Exception as error:
+                    logger.warning("visibility change failed", extra={"error": str(error)})
+                    continue
+                for failure in response.get("Failed", []):
+                    logger.warning("visibility change failed", extra={"failure": failure})
 
     def delete_succeeded(self, records: list[SqsRecord], failed: set[str]) -> None:
         done = [r for r in records if r["messageId"] not in failed]
         if not done:
             return
         queue_url = self._url(done[0]["eventSourceARN"])
-        for start in range(0, len(done), MAX_DELETES_PER_CALL):
-            chunk = done[start:start + MAX_DELETES_PER_CALL]
+        for start in range(0, len(done), MAX_ENTRIES_PER_CALL):
+            chunk = done[start:start + MAX_ENTRIES_PER_CALL]
             response = self._sqs().delete_message_batch(QueueUrl=queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)])
             for failure in response.get("Failed", []):

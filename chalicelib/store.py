@@ -40,6 +40,7 @@ from chalicelib.dynamodb import (
 from chalicelib.errors import (
     ConditionPendingError,
     InvalidCommandError,
+    RetryCause,
     TransactionConflictError,
     TransientError,
 )
@@ -134,7 +135,8 @@ class ItemStore:
                 return result
             merges += 1  # the item as it is now: merge against it
             if merges > MAX_MERGES:
-                raise TransientError(f"item {command.id!r} kept changing under this write")
+                raise TransientError(f"item {command.id!r} kept changing under this write",
+                                     RetryCause.CONFLICT)
             old = result
 
     def apply_together(self, writes: Sequence[tuple[Command, Stamp]]) -> dict[int, Outcome]:

@@ -12,7 +12,8 @@ mode, each DynamoDB request fails with probability `rate` (a seeded RNG), with a
 happens and its caller sees a 500 anyway, as when DynamoDB's answer is lost). Point only the
 consumer at it, e.g.
 `AWS_ENDPOINT_URL_DYNAMODB=<proxy url>` (botocore honours service-specific endpoint variables),
-so the code under test runs unchanged and sees the same errors AWS would send.
+so the code under test runs unchanged and sees the same errors AWS would send. `down = True`
+makes an outage: every connection closed unanswered until it is set back.
 
     python -m devstack.faults --target http://127.0.0.1:5000 --marker BOOM --kind throttle --times 3
     python -m devstack.faults --target http://127.0.0.1:5002 --latency-ms 10
@@ -158,6 +159,10 @@ class FaultProxy:
         self._thread: threading.Thread | None = None
         self.forwarded = 0
         self.client_gone = 0  # answers the client no longer waited for
+        # An outage: while set, every request's connection is closed unanswered, as when
+        # DynamoDB cannot be reached (botocore: a connection error).
+        self.down = False
+        self.refused = 0
 
     @property
     def url(self) -> str:
@@ -215,6 +220,11 @@ class FaultProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if proxy.down:
+                    with proxy._lock:
+                        proxy.refused += 1
+                    self.close_connection = True
+                    return
                 fault = proxy._pick(body, self.headers.get("x-amz-target", ""))
                 try:
                     if fault is None:

@@ -6,7 +6,9 @@ marker: it parametrizes whichever store fixture the test takes (STORE_FIXTURES).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -153,6 +155,19 @@ def resources(endpoint_url: str, dynamodb_endpoint: str) -> Resources:
     name = f"test-{uuid.uuid4().hex[:12]}"
     return ensure_resources(endpoint_url, queue_name=f"{name}-queue", dlq_name=f"{name}-dlq",
                             table_name=f"{name}-table", dynamodb_endpoint_url=dynamodb_endpoint)
+
+
+# What the DLQ tests give their queue's redrive policy: they prove what happens at
+# maxReceiveCount, whatever it is; infra's (30, sized for outages: chalicelib/retries.py) would
+# cost 30 failed deliveries each.
+FEW_RECEIVES = 3
+
+
+def with_few_receives(sqs: Any, resources: Resources) -> Resources:
+    """`resources` with its queue's maxReceiveCount set to FEW_RECEIVES."""
+    sqs.set_queue_attributes(QueueUrl=resources.queue_url, Attributes={"RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": resources.dlq_arn, "maxReceiveCount": FEW_RECEIVES})})
+    return dataclasses.replace(resources, max_receive_count=FEW_RECEIVES)
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ def test_queue_and_dead_letter_queue(moto: MotoServer, stack: dict[str, Any]) ->
     url = sqs.get_queue_url(QueueName=found["QueueName"])["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert json.loads(attributes["RedrivePolicy"]) == {
-        "deadLetterTargetArn": found["DeadLetterQueueArn"], "maxReceiveCount": 5}
+        "deadLetterTargetArn": found["DeadLetterQueueArn"], "maxReceiveCount": 30}
     assert attributes["VisibilityTimeout"] == "360"
     assert attributes["MaximumMessageSize"] == "1048576"
     assert attributes["MessageRetentionPeriod"] == str(4 * 86_400)

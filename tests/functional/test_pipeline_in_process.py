@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from chalicelib.retries import MAX_RECEIVE_COUNT
 from devstack.pipeline import Pipeline
 from tests.waiting import wait_until
 
@@ -24,7 +25,7 @@ def pipeline() -> Iterator[Pipeline]:
 
 def test_post_then_read_back(pipeline: Pipeline) -> None:
     assert pipeline.resources is not None
-    assert pipeline.resources.max_receive_count == 5  # infra's RedrivePolicy
+    assert pipeline.resources.max_receive_count == MAX_RECEIVE_COUNT  # infra's RedrivePolicy
     assert pipeline.resources.maximum_message_size == 1024 * 1024
     response = requests.post(f"{pipeline.base_url}/SQSManager", timeout=10,
                              json={"operation": "put", "id": "in process", "item": {"a": "ü"}})

@@ -24,7 +24,7 @@ from devstack.infra import InfraTemplate
 from devstack.poller import SqsPoller, lambda_record
 from devstack.resources import Resources, queue_depth
 from tests.bad_requests import BAD_REQUESTS
-from tests.conftest import REGION
+from tests.conftest import REGION, with_few_receives
 
 AWKWARD = ('{"operation": "create", "id": "a&b", "item": {"t": "& + % = ? # ü 😀 \\" \' \\\\ \\n", '
            '"n": 0.1, "big": 12345678901234567890}}')
@@ -264,6 +264,7 @@ def test_without_report_batch_item_failures_a_normal_return_deletes_all(
 
 
 def test_a_raising_handler_deletes_nothing_then_dlq(sqs: Any, resources: Resources) -> None:
+    resources = with_few_receives(sqs, resources)
     send_bodies(sqs, resources, "poison")
     poller = poller_for(resources, sqs, StubHandler(raise_error=True))
     receives = 0

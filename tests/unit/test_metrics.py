@@ -75,7 +75,7 @@ def test_one_batch_is_one_valid_emf_line() -> None:
                                           ("rejected", False, False), ("rejected", False, True),
                                           ("applied", True, False)]:
         batch.record(status, duplicate=duplicate, superseded=superseded)
-    batch.retried(2)
+    batch.retried(2, "throttled")
     line = flushed(batch, batch_size=7, duration_ms=12.3456)
     assert line["_aws"]["CloudWatchMetrics"] == [{
         "Namespace": "ns", "Dimensions": [["Service"]],
@@ -83,6 +83,7 @@ def test_one_batch_is_one_valid_emf_line() -> None:
     assert line["Service"] == "sqs-manager-prod1-handle_messages"
     assert {name: line[name] for name in metrics.METRIC_UNITS} == {
         "Applied": 2, "Rejected": 1, "Superseded": 1, "Duplicate": 1, "Retried": 2,
+        **dict.fromkeys(metrics.RETRIED_BY_CAUSE.values(), 0), "RetriedThrottled": 2,
         "BatchSize": 7, "HandlerDuration": 12.346}
     # Only the dimension, the metrics and _aws: no request ids, no item ids.
     assert set(line) == {"_aws", "Service", *metrics.METRIC_UNITS}
