@@ -1,0 +1,183 @@
+"""Recovery runs: how soon requests are applied when DynamoDB fails, with the queue's own
+visibility timeout (360 s, as on AWS), the consumer pacing its retries (chalicelib/retries.py).
+
+    .venv/bin/python -m bench.retries faults --requests 1000     # 10% transient faults
+    .venv/bin/python -m bench.retries hotkey --requests 2400     # 8 writers, 2 items
+    .venv/bin/python -m bench.retries outage --minutes 2 --requests 600
+
+The pipeline is bench/reliability_stack.py's (`python -m devstack --store dynamodb-local`, every
+DynamoDB call of the consumer through the fault proxy), without the short visibility timeout the
+R1 run uses. POST->applied of a request is its outcome's `handledAt` minus its
+`requestTimeEpoch` (API Gateway's stamp), read from the table once the queue is drained; the
+accounting (lost, applied twice, wrong items) is R1's (bench/reliability_workload.py).
+
+- faults: R1's workload over requests / 20 items, each DynamoDB call failing with probability
+  --fault-rate (throttling, 500s, 500s after the write); no crashes.
+- hotkey: 8 senders, puts, updates and deletes on 2 items only (no conditions: the items must
+  equal the in-order result).
+- outage: DynamoDB unreachable (every connection closed) for --minutes while the requests (puts,
+  each to its own item) arrive evenly over it; then back. Reported: the DLQ, and how long after
+  DynamoDB was back the last request was applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.output import machine, table
+from bench.reliability_stack import Pacer, Sent, Stack, drain, progress, send_http, stack
+from bench.reliability_workload import (
+    WRITE,
+    Accounting,
+    Request,
+    account,
+    peek_queue,
+    read_table,
+    workload,
+)
+from bench.stats import percentile
+from chalicelib.commands import parse_command
+from devstack.faults import RandomFaults
+from devstack.resources import DEFAULT_TABLE, queue_depth
+
+
+class RatePacer(Pacer):
+    """Lets one request through every 1 / rate seconds, whatever the backlog."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1 / rate
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def wait(self, timeout: float = 600.0) -> None:
+        with self._lock:
+            slot = self._next = max(self._next, time.monotonic()) + self.interval
+        time.sleep(max(0.0, slot - self.interval - time.monotonic()))
+
+
+@dataclass
+class RecoveryResult:
+    scenario: str
+    sent: Sent
+    accounting: Accounting
+    dlq: int
+    latencies: list[float]  # POST -> outcome recorded, seconds, per accepted request
+    after_back: float | None  # outage: last outcome recorded this long after DynamoDB was back
+    retries: int  # consumer "retry" log lines
+    outages: int  # consumer "outage" log lines (batches that failed alike)
+    seconds: float
+
+
+def run(scenario: str, count: int, seed: int, fault_rate: float = 0.1,
+        minutes: float = 2.0, log_dir: Path | None = None) -> RecoveryResult:
+    if scenario == "hotkey":
+        work = workload(count, 2, seed, prefix="hot-", conditional_share=0, gateway_invalid=0,
+                        consumer_invalid=0)
+        threads = 8
+    elif scenario == "outage":
+        work = [_put(f"outage-{n:05d}", n) for n in range(count)]
+        threads = 4
+    else:
+        work = workload(count, max(10, count // 20), seed, prefix=f"{scenario}-")
+        threads = 4
+    faults = RandomFaults(fault_rate, seed) if scenario == "faults" else None
+    with tempfile.TemporaryDirectory(prefix="retries-") as tmp, \
+            stack(log_dir or Path(tmp), scenario, faults, visibility_timeout=None) as target:
+        sqs = target.sqs()
+        queue_url, dlq_url = target.queue_urls()
+        started = time.monotonic()
+        back_ms: int | None = None
+        if scenario == "outage":
+            target.proxy.down = True
+            pacer: Pacer = RatePacer(count / (minutes * 60))
+            sent = send_http(target, work, threads, pacer)
+            _wait_until(started + minutes * 60)
+            target.proxy.down = False
+            back_ms = int(time.time() * 1000)
+            progress(f"DynamoDB back after {time.monotonic() - started:.0f} s; "
+                     f"{queue_depth(sqs, queue_url)} in the queue")
+        else:
+            sent = send_http(target, work, threads, Pacer(sqs, queue_url, 200))
+        progress(f"sent {count} in {time.monotonic() - started:.0f} s; draining")
+        drain(sqs, queue_url, 1800)
+        return _result(scenario, target, sent, peek_queue(sqs, dlq_url), back_ms,
+                       time.monotonic() - started)
+
+
+def _put(item_id: str, value: int) -> Request:
+    """A put of its own item: it can only be applied, so that what the outage run measures is
+    how soon, not the in-order window's waits (a young update of a missing item waits 14 s)."""
+    body = json.dumps({"operation": "put", "id": item_id, "item": {"n": value}})
+    return Request(WRITE, item_id, body, parse_command(body))
+
+
+def _wait_until(moment: float) -> None:
+    while time.monotonic() < moment:
+        time.sleep(min(1.0, moment - time.monotonic()))
+
+
+def _result(scenario: str, target: Stack, sent: Sent, dlq: list[str], back_ms: int | None,
+            seconds: float) -> RecoveryResult:
+    snapshot = read_table(target.dynamodb(), DEFAULT_TABLE)
+    accepted: dict[str, Request] = sent.accepted
+    outcomes = [snapshot.outcomes[r] for r in accepted if r in snapshot.outcomes]
+    latencies = [(float(o["handledAt"]) - float(o["requestTimeEpoch"])) / 1000 for o in outcomes]
+    after_back = None
+    if back_ms is not None and outcomes:
+        after_back = (max(float(o["handledAt"]) for o in outcomes) - back_ms) / 1000
+    return RecoveryResult(scenario, sent, account(accepted, snapshot, dlq), len(dlq), latencies,
+                          after_back, target.log_count('"message": "retry"'),
+                          target.log_count('"message": "outage'), seconds)
+
+
+def report(result: RecoveryResult) -> list[list[Any]]:
+    accounting, latencies = result.accounting, result.latencies
+    rows: list[list[Any]] = [
+        ["accepted (202)", accounting.accepted],
+        ["applied / rejected", f"{accounting.applied:,} / {accounting.rejected:,}"],
+        ["in the DLQ", result.dlq],
+        ["lost", accounting.lost],
+        ["applied twice / version short",
+         f"{accounting.applied_twice} / {accounting.version_short}"],
+        ["wrong items (of plain items)", f"{accounting.wrong_items} of {accounting.plain_items}"],
+        ["messages retried / batches failed as an outage", f"{result.retries} / {result.outages}"],
+        ["POST->applied p50 / p99 / max (s)", " / ".join(
+            f"{percentile(latencies, q):.1f}" for q in (0.5, 0.99)) + f" / {max(latencies):.1f}"],
+    ]
+    if result.after_back is not None:
+        rows.append(["last applied after DynamoDB was back (s)", f"{result.after_back:.1f}"])
+    rows.append(["run (s)", f"{result.seconds:.0f}"])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.retries", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", choices=["faults", "hotkey", "outage"])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--fault-rate", type=float, default=0.1, help="faults (default 0.1)")
+    parser.add_argument("--minutes", type=float, default=2.0, help="outage (default 2)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--log-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    print(f"machine: {machine()}", flush=True)
+    result = run(args.scenario, args.requests, args.seed, args.fault_rate, args.minutes,
+                 args.log_dir)
+    print(f"\n## {args.scenario}: {args.requests:,} requests\n")
+    print(table(["what", "value"], report(result)))
+    accounting = result.accounting
+    good = (accounting.lost == accounting.applied_twice == accounting.wrong_items == 0
+            and not result.sent.errors)
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
