@@ -6,6 +6,9 @@ What Lambda does for an SQS trigger, as far as the consumer can tell: long polli
   named in `batchItemFailures`;
 - handler raises: nothing is deleted; the messages reappear after the visibility timeout and, past
   the redrive policy's maxReceiveCount, SQS (moto: on the next receive) moves them to the DLQ.
+Neither touches a message's visibility, as Lambda does not: a failed message reappears when the
+visibility the consumer set on it (ChangeMessageVisibilityBatch, on the emulator) runs out, or
+else the receive's (the queue's visibility timeout, or `visibility_timeout` if given).
 
 A test hook, `crash_every=N`: every Nth invocation (of a batch of at least two messages) dies
 mid-batch as a Lambda whose process dies does: the handler runs on some of the batch's messages
