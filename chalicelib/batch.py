@@ -25,8 +25,8 @@ Each invocation prints one CloudWatch EMF line (metrics.py): applied, rejected, 
 duplicate and retried counts (retries by cause too), batch size and duration.
 
 Lambda's remaining time is checked before each message: when too little is left for one more
-(clients.MESSAGE_SECONDS, plus a delete call in the safe mode), the rest of the batch is failed
-as above, so a slow batch comes back instead of timing out half-done.
+(clients.MESSAGE_SECONDS, plus the visibility change, plus a delete call in the safe mode), the
+rest of the batch is failed as above, so a slow batch comes back instead of timing out half-done.
 """
 
 from __future__ import annotations
@@ -111,8 +111,9 @@ class BatchProcessor:
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         if remaining is None:
             return None
-        # The safe mode still has to delete what succeeded after the last message.
-        spare = 0 if self.settings.report_batch_item_failures else CALL_SECONDS
+        # Kept for after the last message: the visibility change of what goes back to SQS, and
+        # in the safe mode the deletion of what succeeded (one call each).
+        spare = CALL_SECONDS if self.settings.report_batch_item_failures else 2 * CALL_SECONDS
         return time.monotonic() + remaining() / 1000 - spare
 
     def _apply_together(self, batch: list[Lane], deadline: float | None,

@@ -316,9 +316,10 @@ def test_with_too_little_time_left_the_rest_of_the_batch_goes_back(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any, report: bool) -> None:
     """Lambda's remaining time: an item's first message runs, its others are not started
-    without MESSAGE_SECONDS left (plus a delete call in the safe mode); SQS brings them back."""
+    without MESSAGE_SECONDS left (plus the visibility change, and a delete call in the safe
+    mode); SQS brings them back."""
     app, poller = _three_puts(load_app, resources, sqs, report)
-    poller.function_timeout = MESSAGE_SECONDS - 0.5 + (0 if report else CALL_SECONDS)
+    poller.function_timeout = MESSAGE_SECONDS - 0.5 + (1 if report else 2) * CALL_SECONDS
     records = _receive_records(poller)
     assert len(records) == 3
     poller.invoke(records)
@@ -336,7 +337,7 @@ def test_with_time_enough_a_whole_batch_runs(
         load_app: Callable[[bool], tuple[ModuleType, FaultProxy]], resources: Resources,
         sqs: Any) -> None:
     app, poller = _three_puts(load_app, resources, sqs, True)
-    poller.function_timeout = MESSAGE_SECONDS + 5
+    poller.function_timeout = MESSAGE_SECONDS + CALL_SECONDS + 5
     records = _receive_records(poller)
     poller.invoke(records)
     assert all(_has_outcome(app, f"r-{n}") for n in ("one", "two", "three"))

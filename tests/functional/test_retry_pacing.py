@@ -22,6 +22,7 @@ from devstack.faults import Fault, FaultProxy
 from devstack.poller import SqsPoller
 from devstack.resources import Resources, queue_depth
 from tests.conftest import REGION
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.both_stores, pytest.mark.queue_behaviour]  # SQS's part: moto only
 
@@ -93,10 +94,7 @@ def test_a_failed_message_comes_back_when_the_consumer_says_in_one_call(
     # ceil(0.2 x [0.75, 1] s) = 1 s here), not the queue's nor the poller's default: with the
     # receive's visibility raised to 30 s, it still comes back within a few seconds.
     poller.visibility_timeout = 30
-    back: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 10
-    while not back and time.monotonic() < deadline:
-        back = poller.receive_batch()
+    back = wait_until(poller.receive_batch, 10, what="the failed message did not come back")
     assert [json.loads(m["Body"])["id"] for m in back] == ["slow"]
     assert back[0]["Attributes"]["ApproximateReceiveCount"] == "2"
 
