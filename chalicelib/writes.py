@@ -10,6 +10,9 @@ Each item keeps two kinds of stamps (requestTimeEpoch, then requestId):
   newer updates wrote. A late delete keeps them too, on its tombstone where reads do not look,
   for a put between the delete and those updates that may arrive after both.
 
+Every applied write also records its own stamp, `lastWriteTime`/`lastWriteId` (an update does not
+move the base): the change stream says which request made each version (changes.py).
+
 The first attempt (`fast`) assumes no newer update touched the item (`maxAttrStamp` older than
 this request), which is the common case: one call. If that condition fails, DynamoDB returns the
 item and `verdict()` says why: a final reason, or a merge against that state (`merge`), pinned to
@@ -38,6 +41,7 @@ NAMES = {
     "#pk": "pk", "#id": "id", "#item": "item", "#version": "version", "#deleted": "deleted",
     "#ts": "lastRequestTime", "#rid": "lastRequestId", "#updated": "updatedAt",
     "#expires": "expiresAt", "#as": "attrStamps", "#mas": "maxAttrStamp",
+    "#wts": "lastWriteTime", "#wid": "lastWriteId",
 }
 # The write must be newer than the item's base; an equal stamp is this very request.
 NEWER = "(attribute_not_exists(#pk) OR #ts < :ts OR (#ts = :ts AND #rid < :rid))"
@@ -129,7 +133,8 @@ class UpdateBuilder:
             ":now": {"N": str(self.now_ms)}, ":st": {"S": st}, ":empty": {"M": {}},
         }
         names = dict(NAMES)
-        base = "#id = :id, #ts = :ts, #rid = :rid, #updated = :now"
+        written_by = "#wts = :ts, #wid = :rid"
+        base = f"#id = :id, #ts = :ts, #rid = :rid, #updated = :now, {written_by}"
         version = "#version = if_not_exists(#version, :zero) + :one"
         conditions = [NEWER]
         if old is not None:  # the merge path holds only against the state it was computed on
@@ -154,6 +159,7 @@ class UpdateBuilder:
                 conditions.append(ABSENT)
         elif command.operation == "update":
             expression = self._update_expression(command, st, old, names, values)
+            expression = expression.replace("SET ", f"SET {written_by}, ", 1)
             conditions.append(PRESENT)
             if old is None:
                 conditions += ["attribute_exists(#as)", NO_NEWER_UPDATE]
@@ -258,6 +264,7 @@ class UpdateBuilder:
         check_item_size({"pk": {"S": ITEM_PREFIX + command.id}, "item": {"M": item},
                          "version": {"N": "9" * 12},
                          **{NAMES[f"#{k}"]: values[f":{k}"] for k in ("id", "ts", "rid")},
+                         NAMES["#wts"]: values[":ts"], NAMES["#wid"]: values[":rid"],
                          NAMES["#updated"]: values[":now"],
                          NAMES["#as"]: {"M": {k: {"S": v} for k, v in kept.items()}},
                          NAMES["#mas"]: {"S": max(kept.values(), default="")}},
