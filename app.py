@@ -17,12 +17,17 @@ from chalice import BadRequestError, Chalice, IAMAuthorizer, NotFoundError, Resp
 
 from chalicelib import (
     BatchProcessor,
+    BatchRetryError,
+    ChangePublisher,
+    HistoryConsumer,
+    HistoryStore,
     InvalidQueryError,
     ItemNotFoundError,
     ItemStore,
     OutcomeNotFoundError,
     Settings,
     dumps,
+    events_client,
     single_message_event,
 )
 
@@ -37,6 +42,8 @@ settings = Settings.from_environ()
 # Clients are created once per container; nothing else runs at import (cold start).
 store = ItemStore.from_settings(settings)
 processor = BatchProcessor(store, settings)
+history = HistoryStore(store.client, settings.history_table_name,
+                       settings.history_retention_seconds)
 
 # Lambda's batching: up to 10 messages, or whatever arrived within 1 s. Lambda refuses a
 # batching window on a FIFO queue (infra/extension.yaml sets the same on the package path).
@@ -52,6 +59,33 @@ BATCHING_WINDOW_SECONDS = 0 if settings.fifo else 1
 def handle_messages(event: Any) -> dict[str, Any]:
     # event.context is Lambda's context: its remaining time bounds the batch.
     return processor.process([record.to_dict() for record in event], event.context)
+
+
+@functools.cache
+def publisher() -> ChangePublisher:
+    # Created on the stream handler's first batch: the other functions never pay for the client.
+    return ChangePublisher(events_client(), settings.event_bus_name)
+
+
+# The table's stream, each item change to the bus (chalicelib/publish.py). Chalice needs the ARN
+# at import: STREAM_ARN comes from the stage (scripts/write_outputs.py) or, packaged, the merge
+# template replaces it with the table's StreamArn (infra/extension.yaml).
+@app.on_dynamodb_record(stream_arn=settings.stream_arn, batch_size=100,
+                        starting_position="TRIM_HORIZON")
+def publish_changes(event: Any) -> dict[str, Any]:
+    result = publisher().publish([record.to_dict() for record in event])
+    if result.failed and not settings.stream_report_batch_item_failures:
+        # Without ReportBatchItemFailures on the mapping, Lambda would ignore the response and
+        # move on: fail the whole batch instead (retried; subscribers deduplicate).
+        raise BatchRetryError(f"{len(result.failed)} stream record(s) not published")
+    return result.batch_response()
+
+
+# A worked subscriber of the bus: each item's history (chalicelib/history.py).
+@app.on_sqs_message(queue=settings.history_queue_name, batch_size=10)
+def record_history(event: Any) -> dict[str, Any]:
+    return HistoryConsumer(history, settings.report_batch_item_failures).process(
+        [record.to_dict() for record in event])
 
 
 # Items and outcomes are the users' data: reads need IAM (SigV4) unless the stage opts out.
@@ -96,6 +130,13 @@ def list_items() -> dict[str, Any]:
     request = app.current_request
     params: Mapping[str, str] = (request.query_params if request else None) or {}
     return store.list_items(limit=params.get("limit"), cursor=params.get("cursor"))
+
+
+@read_route("/items/{item_id}/history")
+def get_history(item_id: str) -> dict[str, Any]:
+    request = app.current_request
+    params: Mapping[str, str] = (request.query_params if request else None) or {}
+    return history.page(item_id, limit=params.get("limit"), cursor=params.get("cursor"))
 
 
 @read_route("/requests/{request_id}")

@@ -7,6 +7,7 @@ stays small and a cold start costs little more than creating one DynamoDB client
 
 from chalicelib.attributes import dumps, loads
 from chalicelib.batch import BatchProcessor
+from chalicelib.clients import events_client
 from chalicelib.commands import Command, Stamp, parse_command
 from chalicelib.errors import (
     BatchRetryError,
@@ -22,16 +23,37 @@ from chalicelib.errors import (
     TransientError,
 )
 from chalicelib.events import single_message_event
+from chalicelib.history import HistoryConsumer, HistoryStore
 from chalicelib.outcomes import Outcome, Status
+from chalicelib.publish import ChangePublisher
 from chalicelib.settings import Settings
 from chalicelib.store import ItemStore
 
 __all__ = [
-    "BatchProcessor", "BatchRetryError", "Command", "ConditionPendingError",
-    "InvalidCommandError", "InvalidQueryError",
-    "ItemNotFoundError", "ItemStore", "ItemTooLargeError", "NotFoundError", "Outcome",
-    "OutcomeNotFoundError", "Settings", "SqsManagerError", "Stamp", "Status",
+    "BatchProcessor",
+    "BatchRetryError",
+    "ChangePublisher",
+    "Command",
+    "ConditionPendingError",
+    "HistoryConsumer",
+    "HistoryStore",
+    "InvalidCommandError",
+    "InvalidQueryError",
+    "ItemNotFoundError",
+    "ItemStore",
+    "ItemTooLargeError",
+    "NotFoundError",
+    "Outcome",
+    "OutcomeNotFoundError",
+    "Settings",
+    "SqsManagerError",
+    "Stamp",
+    "Status",
     "TransactionConflictError",
-    "TransientError", "dumps",
-    "loads", "parse_command", "single_message_event",
+    "TransientError",
+    "dumps",
+    "events_client",
+    "loads",
+    "parse_command",
+    "single_message_event",
 ]

@@ -1,4 +1,4 @@
-"""The boto3 clients (DynamoDB, SQS) and the time budget their settings give a message.
+"""The boto3 clients (DynamoDB, SQS, EventBridge) and the time budget their settings give a message.
 
 Both fail fast and let SQS retry: botocore's legacy DynamoDB policy retries 10 times, which could
 hold a batch for most of the Lambda timeout.
@@ -35,3 +35,7 @@ def dynamodb_client() -> Any:
 
 def sqs_client() -> Any:
     return boto3.client("sqs", config=client_config())
+
+
+def events_client() -> Any:
+    return boto3.client("events", config=client_config())

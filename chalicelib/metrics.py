@@ -49,6 +49,39 @@ METRIC_UNITS: dict[str, str] = {
     **{name: "Count" for name in (*COUNTS, BATCH_SIZE)},
     HANDLER_DURATION: "Milliseconds",
 }
+# The change stream's publisher (chalicelib/publish.py), one line per stream batch.
+PUBLISHED = "ChangesPublished"  # events the bus accepted
+PUBLISH_FAILED = "ChangesNotPublished"  # records handed back to Lambda (retried from there)
+STREAM_METRIC_UNITS: dict[str, str] = {PUBLISHED: "Count", PUBLISH_FAILED: "Count"}
+
+
+def emf_line(namespace: str, service: str, values: Mapping[str, float],
+             units: Mapping[str, str], timestamp_ms: int | None = None) -> dict[str, Any]:
+    """One EMF object: `values` as metrics of `units`, under the one `Service` dimension."""
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [[DIMENSION]],
+                "Metrics": [{"Name": name, "Unit": unit} for name, unit in units.items()],
+            }],
+        },
+        DIMENSION: service,
+        **values,
+    }
+
+
+def print_line(emf: Mapping[str, Any], stream: TextIO | None = None) -> None:
+    out = stream if stream is not None else sys.stdout
+    out.write(json.dumps(emf, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+def namespace_and_service(environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    return (environ.get("METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
+            environ.get("METRICS_SERVICE") or environ.get("AWS_LAMBDA_FUNCTION_NAME")
+            or LOCAL_SERVICE)
 
 
 class MetricsBatch:
@@ -63,9 +96,8 @@ class MetricsBatch:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> MetricsBatch:
-        return cls(namespace=environ.get("METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
-                   service=(environ.get("METRICS_SERVICE")
-                            or environ.get("AWS_LAMBDA_FUNCTION_NAME") or LOCAL_SERVICE))
+        namespace, service = namespace_and_service(environ)
+        return cls(namespace=namespace, service=service)
 
     def record(self, outcome_status: str, duplicate: bool = False,
                superseded: bool = False) -> None:
@@ -97,25 +129,11 @@ class MetricsBatch:
         """The EMF object for this batch (what `flush` prints)."""
         values: dict[str, float] = {**self.counts, BATCH_SIZE: batch_size,
                                     HANDLER_DURATION: round(duration_ms, 3)}
-        return {
-            "_aws": {
-                "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [[DIMENSION]],
-                    "Metrics": [{"Name": name, "Unit": unit}
-                                for name, unit in METRIC_UNITS.items()],
-                }],
-            },
-            DIMENSION: self.service,
-            **values,
-        }
+        return emf_line(self.namespace, self.service, values, METRIC_UNITS, timestamp_ms)
 
     def flush(self, batch_size: int, duration_ms: float) -> dict[str, Any]:
         """Print this batch's EMF line to stdout (Lambda's log stream), then start over."""
         emf = self.line(batch_size, duration_ms)
-        stream = self._stream if self._stream is not None else sys.stdout
-        stream.write(json.dumps(emf, separators=(",", ":")) + "\n")
-        stream.flush()
+        print_line(emf, self._stream)
         self.counts = dict.fromkeys(self.counts, 0)
         return emf

@@ -12,6 +12,12 @@ DAY = 86_400
 LOCAL_TABLE = "sqs-manager-local-table"
 LOCAL_QUEUE = "sqs-manager-local-queue"
 LOCAL_DLQ = "sqs-manager-local-dlq"
+LOCAL_HISTORY_TABLE = "sqs-manager-local-history"
+LOCAL_HISTORY_QUEUE = "sqs-manager-local-history-queue"
+LOCAL_BUS = "sqs-manager-local-bus"
+# Chalice needs a stream ARN at import; the local pipeline feeds the handler itself (any ARN).
+LOCAL_STREAM_ARN = ("arn:aws:dynamodb:local:local:table/sqs-manager-local-table/"
+                    "stream/local")
 # SQS: a FIFO queue's name (so its ARN) ends in this.
 FIFO_SUFFIX = ".fifo"
 
@@ -46,6 +52,17 @@ class Settings:
     # Multiplies the visibility of every message handed back after a transient failure
     # (retries.py): 1 in production; tests compress time with it (0: back at once).
     retry_delay_scale: float = 1.0
+    # The change stream (publish.py) and the item history (history.py).
+    stream_arn: str = LOCAL_STREAM_ARN
+    event_bus_name: str = LOCAL_BUS
+    history_table_name: str = LOCAL_HISTORY_TABLE
+    history_queue_name: str = LOCAL_HISTORY_QUEUE
+    # Longer than outcomes live (7 days): a request's outcome is gone before its history.
+    history_retention_seconds: int = 90 * DAY
+    # True only where the stream's event source mapping has ReportBatchItemFailures (the
+    # packaged stack; `make deploy` sets it after chalice deploy): otherwise the handler raises
+    # on a failure, so that Lambda retries the whole batch rather than ignore the failure.
+    stream_report_batch_item_failures: bool = False
 
     @property
     def fifo(self) -> bool:
@@ -67,6 +84,14 @@ class Settings:
             condition_retry_delay_seconds=float(
                 environ.get("CONDITION_RETRY_DELAY_SECONDS", "2")),
             retry_delay_scale=max(0.0, float(environ.get("RETRY_DELAY_SCALE", "1"))),
+            stream_arn=environ.get("STREAM_ARN") or LOCAL_STREAM_ARN,
+            event_bus_name=environ.get("EVENT_BUS_NAME", LOCAL_BUS),
+            history_table_name=environ.get("HISTORY_TABLE_NAME", LOCAL_HISTORY_TABLE),
+            history_queue_name=environ.get("HISTORY_QUEUE_NAME", LOCAL_HISTORY_QUEUE),
+            history_retention_seconds=int(float(environ.get("HISTORY_RETENTION_DAYS", "90"))
+                                          * DAY),
+            stream_report_batch_item_failures=_flag(
+                environ.get("STREAM_REPORT_BATCH_ITEM_FAILURES", "false")),
         )
 
 

@@ -176,8 +176,25 @@ _PENDING = {"type": "object", "required": ["requestId", "status", "message"],
 _PAGE = {"type": "object", "required": ["items"], "additionalProperties": False,
          "properties": {"items": {"type": "array", "items": _ref("Item")},
                         "cursor": {"type": "string"}}}
+_IMAGE = {"oneOf": [_ref("Item"), {"type": "object", "required": ["id", "version"],
+                                    "description": "a truncated event's id and version"}],
+          "nullable": True}
+_CHANGE = {"type": "object", "additionalProperties": False,
+           "required": ["id", "version", "change", "requestId", "requestTimeEpoch", "old", "new"],
+           "properties": {
+               "id": {"type": "string"}, "version": {"type": "integer"},
+               "change": {"type": "string", "enum": ["created", "updated", "deleted"]},
+               "requestId": {"type": "string", "nullable": True},
+               "requestTimeEpoch": {"type": "integer", "nullable": True},
+               "old": _IMAGE, "new": _IMAGE,
+               "truncated": {"type": "boolean", "description": "the item was too large for "
+                             "the bus: old and new hold only id and version"},
+               "item": {"type": "string", "description": "a truncated event's GET path"}}}
+_HISTORY = {"type": "object", "required": ["changes"], "additionalProperties": False,
+            "properties": {"changes": {"type": "array", "items": _ref("Change")},
+                           "cursor": {"type": "string"}}}
 READ_SCHEMAS = {"Item": _ITEM, "ItemPage": _PAGE, "Outcome": _OUTCOME, "Pending": _PENDING,
-                "ChaliceError": _CHALICE_ERROR}
+                "Change": _CHANGE, "History": _HISTORY, "ChaliceError": _CHALICE_ERROR}
 
 
 def _path_param(name: str, description: str) -> dict[str, Any]:
@@ -208,6 +225,20 @@ READ_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
              "schema": {"type": "string"}},
         ],
         "responses": {"200": _answer("A page; no cursor on the last one", "ItemPage"),
+                      "400": _answer("limit out of range, or a cursor this API did not return",
+                                     "ChaliceError")},
+    },
+    ("/items/{item_id}/history", "GET"): {
+        "operationId": "getItemHistory", "summary": "An item's changes, oldest first",
+        "parameters": [
+            _path_param("item_id", "The item's id, percent-encoded (encodeURIComponent)"),
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
+            {"name": "cursor", "in": "query", "required": False,
+             "description": "The previous page's cursor", "schema": {"type": "string"}},
+        ],
+        "responses": {"200": _answer("A page of changes (none for an item never written); "
+                                     "no cursor on the last one", "History"),
                       "400": _answer("limit out of range, or a cursor this API did not return",
                                      "ChaliceError")},
     },
