@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 from typing import Any
@@ -39,6 +40,7 @@ from devstack.guard import parent_closed
 from devstack.infra import PROJECT_DIR
 from devstack.poller import SqsPoller, sqs_event_config
 from devstack.resources import client, region
+from devstack.stream_poller import StreamPoller
 
 LOG = logging.getLogger("devstack.event_source")
 
@@ -74,6 +76,12 @@ class EventSourceSpec:
     honour_batch_item_failures: bool = True
     visibility_timeout: int | None = None
     crash_every: int = 0
+    # The change path (devstack/changes.py); no stream ARN: not run.
+    stream_arn: str = ""
+    dynamodb_endpoint_url: str | None = None
+    history_queue_url: str = ""
+    history_queue_arn: str = ""
+    history_max_receive_count: int = 0
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -111,7 +119,24 @@ def make_pollers(spec: EventSourceSpec, app: Chalice, config: Config | None,
         for n in range(spec.pollers)]
 
 
-def stop_pollers(pollers: list[SqsPoller], timeout: float = POLLERS_STOP_SECONDS) -> None:
+def make_change_pollers(spec: EventSourceSpec, app_module: ModuleType
+                        ) -> list[SqsPoller | StreamPoller]:
+    """The change path's pollers (not started): the table's stream into `publish_changes`, the
+    history queue into `record_history`. None without a stream."""
+    if not spec.stream_arn:
+        return []
+    streams = client("dynamodbstreams", spec.dynamodb_endpoint_url or spec.endpoint_url)
+    return [
+        StreamPoller(streams, spec.stream_arn, app_module.publish_changes, region()),
+        SqsPoller(client("sqs", spec.endpoint_url), spec.history_queue_url,
+                  spec.history_queue_arn, app_module.record_history, region(),
+                  function_name="record_history", function_timeout=30.0,
+                  max_receive_count=spec.history_max_receive_count, name="history-poller"),
+    ]
+
+
+def stop_pollers(pollers: Sequence[SqsPoller | StreamPoller],
+                 timeout: float = POLLERS_STOP_SECONDS) -> None:
     """All stop after their batch in hand: asked at once, then joined, for `timeout` seconds
     in all."""
     for poller in pollers:
@@ -224,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     from devstack.chalice_app import load_app  # chalice.local: not needed to parse the spec
 
     app, config, module = load_app(spec.app_env, stage=spec.stage)
-    pollers = [poller.start() for poller in make_pollers(spec, app, config, module)]
+    pollers: list[SqsPoller | StreamPoller] = [
+        poller.start() for poller in [*make_pollers(spec, app, config, module),
+                                      *make_change_pollers(spec, module)]]
     LOG.info("event source (pid %d): %d poller(s), one batch each at a time", os.getpid(),
              len(pollers))
     os.write(args.ready_fd, READY)

@@ -31,6 +31,14 @@ DynamoDB transactions", DynamoDB Developer Guide). tests/functional/test_moto_tr
 checks the patched server; on stock moto 5.2.5 the same run (8 writers and a canceller, 160
 writes) lost 3 to 6 writes in every trial. Re-check with each moto upgrade: drop the patch once
 stock moto passes that test.
+
+moto's table streams followed every internal step of those writes: a cancelled transaction left
+the records of its actions and of their rollback (INSERT/REMOVE pairs of nothing), an update
+that created an item wrote two INSERTs (the key alone, then the item), and a write that changed
+nothing wrote a MODIFY. DynamoDB writes one record per item a committed write changed, none for
+a write that changed nothing ("Change data capture for DynamoDB Streams", DynamoDB Developer
+Guide). Here a transaction writes its records when it commits, one per item it changed, and no
+write records a change that did not happen (tests/functional/test_changes_stream.py).
 """
 
 from __future__ import annotations
@@ -67,7 +75,7 @@ from moto.dynamodb.exceptions import (  # noqa: E402
 )
 from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
 from moto.dynamodb.models.dynamo_type import DynamoType, Item  # noqa: E402
-from moto.dynamodb.models.table import Table  # noqa: E402
+from moto.dynamodb.models.table import StreamShard, Table  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -266,7 +274,44 @@ def _restore(saved: dict[ItemKey, Item | None]) -> None:
             table.items[hash_value] = before  # type: ignore[assignment]  # (moto's own too)
 
 
+# Set while a transaction runs (in its thread): its writes' stream records wait for the commit.
+_IN_TRANSACTION = threading.local()
+_stock_shard_add = StreamShard.add
+
+
+def _shard_add(shard: StreamShard, old: Item | None, new: Item | None) -> None:
+    if getattr(_IN_TRANSACTION, "active", False):
+        return
+    if old is not None and new is not None and old.to_json() == new.to_json():
+        return  # nothing changed: no record
+    _stock_shard_add(shard, old, new)
+
+
+StreamShard.add = _shard_add  # type: ignore[method-assign, assignment]
+
+
+def _record_committed(saved: dict[ItemKey, Item | None]) -> None:
+    """One stream record per item the committed transaction changed."""
+    for (table, hash_value, range_value), before in saved.items():
+        if table.stream_shard is None:
+            continue
+        after = table.get_item(hash_value, range_value)
+        if before is not None or after is not None:
+            _shard_add(table.stream_shard, before, after)
+
+
 def _transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    with _DYNAMODB:  # the records follow the commit before any other write
+        _IN_TRANSACTION.active = True
+        try:
+            saved = _transact_write_items_quietly(backend, transact_items)
+        finally:
+            _IN_TRANSACTION.active = False
+        _record_committed(saved)
+
+
+def _transact_write_items_quietly(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]
+                                  ) -> dict[ItemKey, Item | None]:
     """moto 5.2.5's DynamoDBBackend.transact_write_items, with the rollback above. As there,
     every action is tried so that each gets its cancellation reason."""
     if len(transact_items) > 100:
@@ -327,6 +372,7 @@ def _transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[st
         if any(code is not None for code, _, _ in errors):
             _restore(saved)
             raise TransactionCanceledException(errors)
+    return saved
 
 
 DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign, assignment]

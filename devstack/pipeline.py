@@ -25,6 +25,7 @@ from chalice.local import LocalDevServer
 
 from devstack.auth import LocalAuth
 from devstack.chalice_app import load_app
+from devstack.changes import ChangeNames, ChangeResources, ensure_change_resources
 from devstack.dynamodb_local import (
     DYNAMODB_LOCAL,
     MOTO,
@@ -42,6 +43,7 @@ from devstack.event_source import (
     EventSourceFailed,
     EventSourceProcess,
     EventSourceSpec,
+    make_change_pollers,
     make_pollers,
     stop_pollers,
 )
@@ -57,6 +59,7 @@ from devstack.resources import (
     fifo_name,
     region,
 )
+from devstack.stream_poller import StreamPoller
 
 LOG = logging.getLogger("devstack.pipeline")
 
@@ -129,6 +132,9 @@ class Pipeline:
         # In threads: the pollers (`poller` is the first); in a process: its handle.
         self.poller: SqsPoller | None = None
         self.pollers: list[SqsPoller] = []
+        # The change path's: the stream poller, then the history queue's.
+        self.change_pollers: list[SqsPoller | StreamPoller] = []
+        self.changes: ChangeResources | None = None
         self.event_source_process: EventSourceProcess | None = None
         self.event_source_restarts = 0
         self._stopping = threading.Event()
@@ -178,9 +184,11 @@ class Pipeline:
         # The handler's mode follows the (simulated) event source mapping's setting, as the two
         # deploy paths set it: a mismatch would lose failed messages.
         report = "true" if self.honour_batch_item_failures else "false"
+        change_names = ChangeNames(self.table_name)
         env = {"TABLE_NAME": self.table_name, "QUEUE_NAME": self.queue_name,
                "AWS_ENDPOINT_URL": self.endpoint_url, "REPORT_BATCH_ITEM_FAILURES": report,
-               "AWS_DEFAULT_REGION": region()}
+               "STREAM_REPORT_BATCH_ITEM_FAILURES": "true", "AWS_DEFAULT_REGION": region(),
+               **change_names.app_env()}
         if self.dynamodb_endpoint_url is not None:
             env["AWS_ENDPOINT_URL_DYNAMODB"] = (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
                                                 or self.dynamodb_endpoint_url)
@@ -198,6 +206,8 @@ class Pipeline:
                                           self.dlq_name, self.table_name,
                                           dynamodb_endpoint_url=self.dynamodb_endpoint_url,
                                           parameters=self.stack_parameters)
+        self.changes = ensure_change_resources(self.endpoint_url, self.dynamodb_endpoint_url,
+                                               change_names, infra)
         ingest = Ingest(infra.gateway_spec(parameters=self.stack_parameters),
                         self.resources.queue_url, region(),
                         stage=self.stage, auth=self.auth)
@@ -208,7 +218,11 @@ class Pipeline:
             pollers=poller_concurrency(self.dynamodb_endpoint_url is None,
                                        self.requested_concurrency),
             honour_batch_item_failures=self.honour_batch_item_failures,
-            visibility_timeout=self.visibility_timeout, crash_every=self.crash_every)
+            visibility_timeout=self.visibility_timeout, crash_every=self.crash_every,
+            stream_arn=self.changes.stream_arn, dynamodb_endpoint_url=self.dynamodb_endpoint_url,
+            history_queue_url=self.changes.history_queue_url,
+            history_queue_arn=self.changes.history_queue_arn,
+            history_max_receive_count=self.changes.history_max_receive_count)
         if self.start_poller and self.event_source == PROCESS:
             # It imports the app (about a second) while the gateway starts.
             self.event_source_process = EventSourceProcess(spec, self.log_level).launch()
@@ -231,10 +245,13 @@ class Pipeline:
             self.pollers = [poller.start() for poller in
                             make_pollers(spec, self.app, self.config, self.app_module)]
             self.poller = self.pollers[0]
+            self.change_pollers = [poller.start() for poller in
+                                   make_change_pollers(spec, self.app_module)]
             LOG.info("event source (threads): %d poller(s), one batch each at a time",
                      len(self.pollers))
-        LOG.info("pipeline ready on %s (SQS %s, DynamoDB %s)", self.base_url, self.endpoint_url,
-                 self.dynamodb_endpoint_url or self.endpoint_url)
+        LOG.info("pipeline ready on %s (SQS %s, DynamoDB %s); item changes on the event bus %s",
+                 self.base_url, self.endpoint_url,
+                 self.dynamodb_endpoint_url or self.endpoint_url, self.changes.bus_name)
 
     def _watch_event_source(self) -> None:
         """A new event source when one dies (Lambda, too, starts a new execution environment
@@ -275,8 +292,8 @@ class Pipeline:
                 self._server.shutdown()  # blocks forever unless serve_forever is running
             self._server.server.server_close()
             self._server = None
-        stop_pollers(self.pollers)
-        self.pollers, self.poller = [], None
+        stop_pollers([*self.pollers, *self.change_pollers])
+        self.pollers, self.poller, self.change_pollers = [], None, []
         if self._watcher is not None:
             # It returns once the child it waits on ends (or a replacement it was starting).
             if self.event_source_process is not None:

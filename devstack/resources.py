@@ -84,7 +84,7 @@ def queue_attributes(props: dict[str, Any], refs: dict[str, Any],
     return attributes
 
 
-def _ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+def ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
     try:
         url: str = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         # Reuse, but converge on infra's settings (they may have changed since the last run).
@@ -101,7 +101,7 @@ def _ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str,
     return url, arn
 
 
-def _ensure_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
+def ensure_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
     try:
         dynamodb.describe_table(TableName=name)
         return
@@ -114,10 +114,13 @@ def _ensure_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
         "AttributeDefinitions": props["AttributeDefinitions"],
         "BillingMode": props.get("BillingMode", "PROVISIONED"),
     }
-    for optional in ("ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes",
-                     "StreamSpecification"):
+    for optional in ("ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         if optional in props:
             kwargs[optional] = props[optional]
+    stream = props.get("StreamSpecification") or {}
+    if "StreamViewType" in stream:  # CloudFormation's form lacks the API's StreamEnabled
+        kwargs["StreamSpecification"] = {"StreamEnabled": True,
+                                         "StreamViewType": stream["StreamViewType"]}
     sse = props.get("SSESpecification") or {}
     if "SSEEnabled" in sse:
         kwargs["SSESpecification"] = {"Enabled": bool(sse["SSEEnabled"])}
@@ -158,15 +161,15 @@ def ensure_resources(endpoint_url: str | None, infra: InfraTemplate | None = Non
     dlq_attributes = queue_attributes(infra.properties("DeadLetterQueue"), refs, conditions)
     if dlq_attributes.get("FifoQueue") == "true":
         dlq_name = fifo_name(dlq_name)
-    dlq_url, dlq_arn = _ensure_queue(sqs, dlq_name, dlq_attributes)
+    dlq_url, dlq_arn = ensure_queue(sqs, dlq_name, dlq_attributes)
     refs.update({"DeadLetterQueue.Arn": dlq_arn, "DeadLetterQueue.QueueName": dlq_name,
                  "DeadLetterQueue.QueueUrl": dlq_url})
     attributes = queue_attributes(infra.properties("Queue"), refs, conditions)
     if attributes.get("FifoQueue") == "true":
         queue_name = fifo_name(queue_name)
-    queue_url, queue_arn = _ensure_queue(sqs, queue_name, attributes)
+    queue_url, queue_arn = ensure_queue(sqs, queue_name, attributes)
     table_props = resolve(infra.properties("Table"), refs)
-    _ensure_table(client("dynamodb", dynamodb_endpoint_url or endpoint_url), table_name,
+    ensure_table(client("dynamodb", dynamodb_endpoint_url or endpoint_url), table_name,
                   table_props)
     current = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     redrive = json.loads(current.get("RedrivePolicy", "{}"))

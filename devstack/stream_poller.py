@@ -1,0 +1,175 @@
+"""Lambda's DynamoDB stream event source, locally: read the table's stream (moto's or DynamoDB
+Local's) and invoke the app's `publish_changes` with Lambda-shaped events.
+
+As Lambda does ("Using AWS Lambda with Amazon DynamoDB", Lambda Developer Guide): one batch at a
+time per shard, in order; a shard's children only after it is read to its end; a batch whose
+handler raises is retried whole, and with a partial batch response (ReportBatchItemFailures, as
+both deploy paths set it) the shard resumes at the lowest sequence number reported. Nothing is
+skipped: Lambda's default too (no retry cap, records kept until they age out of the stream).
+
+GetRecords gives what Lambda passes on but `eventSourceARN`, and boto3 turns
+ApproximateCreationDateTime into a datetime: Lambda hands the function a number of seconds
+(and Chalice's DynamoDBRecord requires both).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from devstack.poller import LocalLambdaContext
+
+LOG = logging.getLogger("devstack.stream_poller")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+RETRY_DELAY_SECONDS, MAX_RETRY_DELAY_SECONDS = 0.2, 5.0
+
+
+def lambda_stream_record(record: dict[str, Any], stream_arn: str, region: str
+                         ) -> dict[str, Any]:
+    """A GetRecords record as Lambda hands it to the function."""
+    stream = dict(record["dynamodb"])
+    created = stream.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime.datetime):
+        stream["ApproximateCreationDateTime"] = float(int(created.timestamp()))
+    elif created is None:
+        stream["ApproximateCreationDateTime"] = float(int(time.time()))
+    return {**record, "awsRegion": region, "eventSourceARN": stream_arn, "dynamodb": stream}
+
+
+@dataclass
+class ShardReader:
+    shard_id: str
+    parent_id: str | None
+    iterator: str | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    closed: bool = False  # read to its end (no next iterator)
+    failures: int = 0
+
+
+class StreamPoller:
+    """One thread reading every shard of one stream, like Lambda's event source mapping."""
+
+    STOP_SECONDS = 10.0
+
+    def __init__(self, streams: Any, stream_arn: str, handler: Handler, region: str,
+                 batch_size: int = 100, function_name: str = "publish_changes",
+                 function_timeout: float = 60.0, poll_interval: float = 0.1,
+                 name: str = "stream-poller") -> None:
+        self.streams = streams
+        self.stream_arn = stream_arn
+        self.handler = handler
+        self.region = region
+        self.batch_size = batch_size
+        self.function_name = function_name
+        self.function_timeout = function_timeout
+        self.poll_interval = poll_interval
+        self.name = name
+        self.shards: dict[str, ShardReader] = {}
+        self.invocations = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> StreamPoller:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                handled = self.poll_once()
+            except (BotoCoreError, ClientError) as error:
+                LOG.warning("stream read failed (retried): %s", error)
+                handled = 0
+            if not handled:
+                self._stop.wait(self.poll_interval)
+
+    def poll_once(self) -> int:
+        """One pass over the readable shards; the number of records handled."""
+        self._discover()
+        handled = 0
+        for shard in list(self.shards.values()):
+            if self._stop.is_set():
+                break
+            parent = self.shards.get(shard.parent_id or "")
+            if parent is not None and not (parent.closed and not parent.pending):
+                continue  # a child waits for its parent, as Lambda reads them
+            handled += self._read(shard)
+        return handled
+
+    def _discover(self) -> None:
+        described = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        for shard in described.get("Shards", []):
+            if shard["ShardId"] not in self.shards:
+                self.shards[shard["ShardId"]] = ShardReader(shard["ShardId"],
+                                                            shard.get("ParentShardId"))
+
+    def _read(self, shard: ShardReader) -> int:
+        if shard.closed and not shard.pending:
+            return 0
+        if not shard.pending:
+            if shard.iterator is None:
+                shard.iterator = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard.shard_id,
+                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            response = self.streams.get_records(ShardIterator=shard.iterator,
+                                                Limit=self.batch_size)
+            shard.iterator = response.get("NextShardIterator")
+            shard.closed = shard.iterator is None
+            shard.pending = [lambda_stream_record(r, self.stream_arn, self.region)
+                             for r in response.get("Records", [])]
+        if not shard.pending:
+            return 0
+        batch = shard.pending[:self.batch_size]
+        resume_at = self._invoke(batch)
+        if resume_at is None:
+            shard.pending = shard.pending[len(batch):]
+            shard.failures = 0
+            return len(batch)
+        shard.pending = shard.pending[resume_at:]
+        shard.failures += 1
+        self._stop.wait(min(MAX_RETRY_DELAY_SECONDS,
+                            RETRY_DELAY_SECONDS * 2 ** (shard.failures - 1)))
+        return resume_at
+
+    def _invoke(self, batch: list[dict[str, Any]]) -> int | None:
+        """None if the batch succeeded, else the position to resume from."""
+        self.invocations += 1
+        context = LocalLambdaContext(self.function_name, self.function_timeout, self.region,
+                                     self.stream_arn.split(":")[4])
+        try:
+            result = self.handler({"Records": batch}, context)
+        except Exception as error:
+            LOG.warning("%s raised %s: %s; its batch of %d is retried", self.function_name,
+                        type(error).__name__, error, len(batch))
+            return 0
+        failures = (result or {}).get("batchItemFailures") or [] if isinstance(
+            result, dict) else []
+        if not failures:
+            return None
+        positions = {r["dynamodb"]["SequenceNumber"]: i for i, r in enumerate(batch)}
+        reported = [positions.get(str(f.get("itemIdentifier"))) for f in failures]
+        if any(p is None for p in reported):
+            LOG.warning("a reported failure names no record of the batch: all of it is retried")
+            return 0
+        resume_at = min(p for p in reported if p is not None)
+        LOG.warning("%s reported a failure: the shard resumes at record %d of %d",
+                    self.function_name, resume_at + 1, len(batch))
+        return resume_at
