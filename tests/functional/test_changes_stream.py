@@ -24,8 +24,8 @@ TIME = 1_700_000_000_000
 
 def stream_events(dynamodb_endpoint: str, table: str) -> list[dict[str, Any]]:
     """Every change event in the table's stream so far, in order."""
-    return [e for e in map(change_of, item_records(dynamodb_endpoint, table)) if e is not None
-            for e in [e.event]]
+    changes = (change_of(record) for record in item_records(dynamodb_endpoint, table))
+    return [change.event for change in changes if change is not None]
 
 
 def item_records(dynamodb_endpoint: str, table: str) -> list[dict[str, Any]]:
@@ -34,7 +34,7 @@ def item_records(dynamodb_endpoint: str, table: str) -> list[dict[str, Any]]:
                        ).describe_table(TableName=table)["Table"]["LatestStreamArn"]
     streams = boto3.client("dynamodbstreams", endpoint_url=dynamodb_endpoint,
                            region_name=REGION)
-    records = []
+    records: list[dict[str, Any]] = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
         iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
                                               ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
