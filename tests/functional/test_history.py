@@ -91,7 +91,8 @@ def test_every_kind_of_write_and_only_applied_ones(pipeline: Pipeline) -> None:
     item = f"w-{uuid.uuid4().hex[:6]}"
     exact = {"big": 12345678901234567890123456789, "tenth": Decimal("0.1"),
              "nested": {"empty": {}, "list": [{"deep": [-7, "x"]}]}}
-    writes: list[tuple[dict[str, Any], int, str]] = [({"operation": "create", "id": item, "item": {"a": 1}}, 1, "applied"),
+    writes: list[tuple[dict[str, Any], int, str]] = [
+              ({"operation": "create", "id": item, "item": {"a": 1}}, 1, "applied"),
               ({"operation": "update", "id": item, "item": exact}, 2, "applied"),
               ({"operation": "read", "id": item}, 3, "applied"),
               ({"operation": "create", "id": item, "item": {}}, 4, "rejected"),
