@@ -12,9 +12,10 @@ DAY = 86_400
 LOCAL_TABLE = "sqs-manager-local-table"
 LOCAL_QUEUE = "sqs-manager-local-queue"
 LOCAL_DLQ = "sqs-manager-local-dlq"
-LOCAL_HISTORY_TABLE = "sqs-manager-local-history"
-LOCAL_HISTORY_QUEUE = "sqs-manager-local-history-queue"
-LOCAL_BUS = "sqs-manager-local-bus"
+# The change path's: named after the table (devstack/changes.py, ChangeNames).
+LOCAL_HISTORY_TABLE = f"{LOCAL_TABLE}-history"
+LOCAL_HISTORY_QUEUE = f"{LOCAL_TABLE}-history-queue"
+LOCAL_BUS = f"{LOCAL_TABLE}-changes"
 # Chalice needs a stream ARN at import; the local pipeline feeds the handler itself (any ARN).
 LOCAL_STREAM_ARN = ("arn:aws:dynamodb:local:local:table/sqs-manager-local-table/"
                     "stream/local")

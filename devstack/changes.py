@@ -76,7 +76,7 @@ def ensure_change_resources(endpoint_url: str, dynamodb_endpoint_url: str | None
     refs["HistoryDeadLetterQueue.Arn"] = dlq_arn
     attributes = queue_attributes(infra.properties("HistoryQueue"), refs, conditions)
     queue_url, queue_arn = ensure_queue(sqs, names.history_queue, attributes)
-    refs.update({"HistoryQueue.Arn": queue_arn, "ChangeBus": names.bus})
+    refs.update({"HistoryQueue.Arn": queue_arn, "ChangeBus.Name": names.bus})
     ensure_table(dynamodb, names.history_table,
                  resolve(infra.properties("HistoryTable"), refs, conditions))
     _ensure_bus(client("events", endpoint_url), names.bus,

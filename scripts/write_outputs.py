@@ -2,9 +2,12 @@
 
     python -m scripts.write_outputs --stack-name sqs-manager-prod1 [--stage prod1]
 
-Sets stage `environment_variables` TABLE_NAME and QUEUE_NAME, `manage_iam_role` false and the
-functions' `iam_role_arn` (handle_messages: ConsumerRoleArn; api_handler and the stage default:
-ReadApiRoleArn). Honours AWS_ENDPOINT_URL / --endpoint-url (moto in the tests).
+Sets stage `environment_variables` TABLE_NAME, QUEUE_NAME and the change path's STREAM_ARN (a
+literal when app.py is imported: Chalice registers the stream mapping with it), EVENT_BUS_NAME,
+HISTORY_TABLE_NAME, HISTORY_QUEUE_NAME, HISTORY_RETENTION_DAYS; `manage_iam_role` false and the
+functions' `iam_role_arn` (handle_messages: ConsumerRoleArn; publish_changes: PublisherRoleArn;
+record_history: HistoryRoleArn; api_handler and the stage default: ReadApiRoleArn). Honours
+AWS_ENDPOINT_URL / --endpoint-url (moto in the tests).
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / ".chalice" / "config.json"
-REQUIRED = ("TableName", "QueueName", "ConsumerRoleArn", "ReadApiRoleArn")
+REQUIRED = ("TableName", "QueueName", "ConsumerRoleArn", "ReadApiRoleArn", "StreamArn",
+            "EventBusName", "HistoryTableName", "HistoryQueueName", "HistoryRetentionDays",
+            "PublisherRoleArn", "HistoryRoleArn")
+# Stage environment variable <- stack output.
+ENVIRONMENT = {"TABLE_NAME": "TableName", "QUEUE_NAME": "QueueName", "STREAM_ARN": "StreamArn",
+               "EVENT_BUS_NAME": "EventBusName", "HISTORY_TABLE_NAME": "HistoryTableName",
+               "HISTORY_QUEUE_NAME": "HistoryQueueName",
+               "HISTORY_RETENTION_DAYS": "HistoryRetentionDays"}
+# Function -> the stack output naming its role.
+ROLES = {"handle_messages": "ConsumerRoleArn", "api_handler": "ReadApiRoleArn",
+         "publish_changes": "PublisherRoleArn", "record_history": "HistoryRoleArn"}
 
 
 def stack_outputs(stack_name: str, endpoint_url: str | None = None,
@@ -38,13 +51,12 @@ def apply_outputs(config: dict[str, Any], outputs: dict[str, str], stage: str) -
         raise KeyError(f"stack outputs missing: {', '.join(missing)}")
     stage_config = config.setdefault("stages", {}).setdefault(stage, {})
     env = stage_config.setdefault("environment_variables", {})
-    env["TABLE_NAME"] = outputs["TableName"]
-    env["QUEUE_NAME"] = outputs["QueueName"]
+    env.update({name: outputs[output] for name, output in ENVIRONMENT.items()})
     stage_config["manage_iam_role"] = False
     stage_config["iam_role_arn"] = outputs["ReadApiRoleArn"]
     functions = stage_config.setdefault("lambda_functions", {})
-    functions.setdefault("handle_messages", {})["iam_role_arn"] = outputs["ConsumerRoleArn"]
-    functions.setdefault("api_handler", {})["iam_role_arn"] = outputs["ReadApiRoleArn"]
+    for function, output in ROLES.items():
+        functions.setdefault(function, {})["iam_role_arn"] = outputs[output]
     return config
 
 

@@ -120,7 +120,8 @@ def test_only_our_roles(merged: dict[str, Any]) -> None:
     resources = merged["Resources"]
     assert "DefaultRole" not in resources
     roles = {name for name, body in resources.items() if body["Type"] == "AWS::IAM::Role"}
-    assert roles == {"ApiGatewaySqsRole", "ConsumerRole", "ReadApiRole", "ApiGatewayLogsRole"}
+    assert roles == {"ApiGatewaySqsRole", "ConsumerRole", "ReadApiRole", "ApiGatewayLogsRole",
+                     "PublisherRole", "HistoryRole"}
     assert all("Type" in body for body in resources.values())
 
 
@@ -150,7 +151,7 @@ def test_every_policy_of_the_package_is_least_privilege(merged: dict[str, Any]) 
     assert {"sqs:SendMessage", "dynamodb:PutItem", "xray:PutTraceSegments"} <= granted
     functions = [b for b in merged["Resources"].values()
                  if b["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 2 and all("Policies" not in f["Properties"] for f in functions)
+    assert len(functions) == 4 and all("Policies" not in f["Properties"] for f in functions)
 
 
 def test_both_paths_name_the_functions_alike_and_trace_them(merged: dict[str, Any]) -> None:
@@ -206,3 +207,57 @@ def test_unpacked_as_lambda_does_python_uses_those_pyc_files(packaged: Path,
     for module in ("chalice/app.py", "chalicelib/store.py", "chalicelib/batch.py"):
         assert f"code object from '{tmp_path / bytecode.pyc_name(module)}'" in result.stderr, (
             module)
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """Lambda's filter rule syntax, the part the stream filter uses: nested keys, a list of
+    allowed values, `{"prefix": ...}` ("Filter rule syntax", Lambda Developer Guide)."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(
+            key in event and matches(value, event[key]) for key, value in pattern.items())
+    return any(event.startswith(rule["prefix"]) if isinstance(rule, dict) else event == rule
+               for rule in pattern)
+
+
+def test_the_stream_mapping_retries_bisects_and_keeps_what_fails(merged: dict[str, Any]) -> None:
+    """cfn-lint does not check SAM event properties: their structure, checked here."""
+    resources = merged["Resources"]
+    props = resources["PublishChanges"]["Properties"]
+    event = props["Events"]["PublishChangesDynamodbEventSource"]
+    assert event["Type"] == "DynamoDB"
+    mapping = event["Properties"]
+    assert mapping["Stream"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON" and mapping["BatchSize"] == 100
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    # Lambda's limits (CreateEventSourceMapping): retries 0-10000, record age 60-604800 s; the
+    # age must stay under the stream's 24 h retention so the runbook can read records back.
+    assert 0 < mapping["MaximumRetryAttempts"] <= 10_000
+    assert 60 <= mapping["MaximumRecordAgeInSeconds"] < 86_400
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": {
+        "Fn::GetAtt": ["StreamFailureQueue", "Arn"]}}}
+    [rule] = mapping["FilterCriteria"]["Filters"]
+    pattern = json.loads(rule["Pattern"])
+    item = {"dynamodb": {"Keys": {"pk": {"S": "item#a"}}, "NewImage": {}}}
+    outcome = {"dynamodb": {"Keys": {"pk": {"S": "request#r"}}}}
+    assert matches(pattern, item) and not matches(pattern, outcome)
+    assert props["Role"] == {"Fn::GetAtt": ["PublisherRole", "Arn"]}
+    assert props["Environment"]["Variables"]["STREAM_REPORT_BATCH_ITEM_FAILURES"] == "true"
+    assert props["Environment"]["Variables"]["EVENT_BUS_NAME"] == {
+        "Fn::GetAtt": ["ChangeBus", "Name"]}
+    assert props["FunctionName"] == {"Fn::Sub": "${ChaliceAppName}-${ChaliceStage}-"
+                                                "publish_changes"}
+
+
+def test_the_history_consumer_reads_the_rules_queue(merged: dict[str, Any]) -> None:
+    resources = merged["Resources"]
+    props = resources["RecordHistory"]["Properties"]
+    event = props["Events"]["RecordHistorySqsEventSource"]
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::Sub": "${HistoryQueue.Arn}"}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["Role"] == {"Fn::GetAtt": ["HistoryRole", "Arn"]}
+    assert resources["HistoryQueue"]["Properties"]["VisibilityTimeout"] >= 6 * props["Timeout"]
+    [target] = resources["HistoryRule"]["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["HistoryQueue", "Arn"]}
+    assert resources["HistoryRule"]["Properties"]["EventPattern"]["source"] == ["sqs-manager"]

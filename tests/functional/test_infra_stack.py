@@ -233,7 +233,12 @@ def test_write_outputs_into_a_copy_of_the_config(moto: MotoServer, stack: dict[s
     prod = after["stages"]["prod1"]
     assert prod["environment_variables"] == {
         **before["stages"]["prod1"]["environment_variables"],
-        "TABLE_NAME": found["TableName"], "QUEUE_NAME": found["QueueName"]}
+        "TABLE_NAME": found["TableName"], "QUEUE_NAME": found["QueueName"],
+        "STREAM_ARN": found["StreamArn"], "EVENT_BUS_NAME": found["EventBusName"],
+        "HISTORY_TABLE_NAME": found["HistoryTableName"],
+        "HISTORY_QUEUE_NAME": found["HistoryQueueName"],
+        "HISTORY_RETENTION_DAYS": found["HistoryRetentionDays"]}
+    assert found["StreamArn"].startswith("arn:aws:dynamodb:")
     assert prod["manage_iam_role"] is False
     assert prod["lambda_functions"]["handle_messages"]["iam_role_arn"] == found["ConsumerRoleArn"]
     assert prod["lambda_functions"]["api_handler"]["iam_role_arn"] == found["ReadApiRoleArn"]
@@ -258,6 +263,14 @@ def test_written_config_packages_with_the_stack_resources(moto: MotoServer,
     assert "FunctionResponseTypes" not in event
     assert template["Resources"]["APIHandler"]["Properties"]["Role"] == found["ReadApiRoleArn"]
     assert "DefaultRole" not in template["Resources"]
+    # The stream's ARN is a literal at import: the stack's, from its outputs.
+    publish = template["Resources"]["PublishChanges"]["Properties"]
+    assert publish["Events"]["PublishChangesDynamodbEventSource"]["Properties"]["Stream"] == (
+        found["StreamArn"])
+    assert publish["Role"] == found["PublisherRoleArn"]
+    history = template["Resources"]["RecordHistory"]["Properties"]
+    assert history["Events"]["RecordHistorySqsEventSource"]["Properties"]["Queue"][
+        "Fn::Sub"].endswith(f":{found['HistoryQueueName']}")
 
 
 def package_deploy_path(found: dict[str, str], tmp_path: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 from chalicelib import metrics
 from tests.infra_files import CONSUMER_NAME, lambda_setting, statements
 
+PUBLISHER_NAME = "${ChaliceAppName}-${ChaliceStage}-publish_changes"
 CONTEXT_SAMPLE = {"$context.requestTimeEpoch": "1700000000000"}
 
 
@@ -73,7 +74,20 @@ ALARMS = {
     "Ingest5xxAlarm": ("AWS/ApiGateway", "5XXError",
                        [{"Name": "ApiName", "Value": {"Fn::Sub": "${AWS::StackName}-ingest"}},
                         {"Name": "Stage", "Value": {"Ref": "StageName"}}]),
+    # The change path.
+    "StreamFailureAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                           [{"Name": "QueueName",
+                             "Value": {"Fn::GetAtt": ["StreamFailureQueue", "QueueName"]}}]),
+    "HistoryDeadLetterQueueAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                                    [{"Name": "QueueName", "Value": {
+                                        "Fn::GetAtt": ["HistoryDeadLetterQueue", "QueueName"]}}]),
+    "StreamIteratorAgeAlarm": ("AWS/Lambda", "IteratorAge",
+                               [{"Name": "FunctionName", "Value": {"Fn::Sub": PUBLISHER_NAME}}]),
+    "PublishFailuresAlarm": ({"Ref": "MetricsNamespace"}, metrics.PUBLISH_FAILED,
+                             [{"Name": "Service", "Value": {"Fn::Sub": PUBLISHER_NAME}}]),
 }
+# Any message in these queues alarms (threshold 0); the others' thresholds are parameters.
+QUEUE_ALARMS = {"DeadLetterQueueAlarm", "StreamFailureAlarm", "HistoryDeadLetterQueueAlarm"}
 
 
 def test_alarms_watch_the_right_metrics_and_notify_the_topic(template: dict[str, Any],
@@ -90,7 +104,7 @@ def test_alarms_watch_the_right_metrics_and_notify_the_topic(template: dict[str,
                                                     {"Ref": "AWS::NoValue"}]}, name
         assert alarm["TreatMissingData"] == "notBreaching"
         threshold = alarm["Threshold"]
-        if name != "DeadLetterQueueAlarm":  # any message in the DLQ
+        if name not in QUEUE_ALARMS:
             parameter = template["Parameters"][threshold["Ref"]]
             assert parameter["Type"] == "Number" and parameter["Default"] >= 1, name
     # The consumer's alarms name the function its role may log for.
@@ -131,9 +145,12 @@ def test_dashboard_shows_the_whole_path(resources: dict[str, Any]) -> None:
             ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles")} <= shown
     # The consumer's outcomes are exactly the EMF metrics chalicelib/metrics.py declares.
     ours = {metric for namespace, metric in shown if namespace == "<MetricsNamespace>"}
-    assert ours == set(metrics.METRIC_UNITS)
+    assert ours == set(metrics.METRIC_UNITS) | set(metrics.STREAM_METRIC_UNITS)
     text = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
     assert "${DeadLetterQueue.QueueName}" in text and "${Queue.QueueName}" in text
+    assert "${HistoryDeadLetterQueue.QueueName}" in text
+    assert "${StreamFailureQueue.QueueName}" in text
+    assert ("AWS/Lambda", "IteratorAge") in shown
     assert resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][1]["Consumer"] == {
         "Fn::Sub": CONSUMER_NAME}
 

@@ -19,7 +19,8 @@ from tests.conftest import REGION
 from tests.iam_policies import as_list
 from tests.infra_files import CONSUMER_NAME, EXTENSION, ROOT, SCHEMA, lambda_setting, statements
 
-CHALICE_OVERRIDES = {"HandleMessages", "APIHandler", "RestAPI"}
+CHALICE_OVERRIDES = {"HandleMessages", "APIHandler", "PublishChanges", "RecordHistory",
+                     "RestAPI"}
 
 
 # ---------------------------------------------------------------- the YAML loader
@@ -216,13 +217,34 @@ def test_api_gateway_role_may_only_send_to_the_queue(resources: dict[str, Any]) 
     assert "ManagedPolicyArns" not in role["Properties"]
 
 
+# The one resource each role's statements may name, per statement.
+OWN_RESOURCES = {
+    "ConsumerRole": [[{"Fn::GetAtt": ["Table", "Arn"]}], [{"Fn::GetAtt": ["Queue", "Arn"]}]],
+    "ReadApiRole": [[{"Fn::GetAtt": ["Table", "Arn"]}],
+                    [{"Fn::GetAtt": ["HistoryTable", "Arn"]}]],
+    "PublisherRole": [[{"Fn::GetAtt": ["Table", "StreamArn"]}],
+                      [{"Fn::GetAtt": ["ChangeBus", "Arn"]}],
+                      [{"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}]],
+    "HistoryRole": [[{"Fn::GetAtt": ["HistoryTable", "Arn"]}],
+                    [{"Fn::GetAtt": ["HistoryQueue", "Arn"]}]],
+}
+
+
 @pytest.mark.parametrize("role, actions", [
     ("ConsumerRole", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                       "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                       "sqs:GetQueueAttributes",
                       "sqs:GetQueueUrl", "logs:CreateLogGroup", "logs:CreateLogStream",
                       "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}),
-    ("ReadApiRole", {"dynamodb:GetItem", "dynamodb:Scan", "logs:CreateLogGroup",
+    ("ReadApiRole", {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:Query",
+                     "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                     "xray:PutTraceSegments", "xray:PutTelemetryRecords"}),
+    ("PublisherRole", {"dynamodb:DescribeStream", "dynamodb:GetRecords",
+                       "dynamodb:GetShardIterator", "dynamodb:ListStreams", "events:PutEvents",
+                       "sqs:SendMessage", "logs:CreateLogGroup", "logs:CreateLogStream",
+                       "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}),
+    ("HistoryRole", {"dynamodb:PutItem", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                     "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "logs:CreateLogGroup",
                      "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
                      "xray:PutTelemetryRecords"}),
 ])
@@ -240,10 +262,8 @@ def test_lambda_roles_are_least_privilege(resources: dict[str, Any], role: str,
         services = {action.split(":")[0] for action in statement_actions}
         assert len(services) == 1, "one service per statement"
         targets = as_list(statement["Resource"])
-        if services == {"dynamodb"}:
-            assert targets == [{"Fn::GetAtt": ["Table", "Arn"]}]
-        elif services == {"sqs"}:
-            assert targets == [{"Fn::GetAtt": ["Queue", "Arn"]}]
+        if services in ({"dynamodb"}, {"sqs"}, {"events"}):
+            assert targets in OWN_RESOURCES[role], (role, statement)
         elif services == {"xray"}:
             assert targets == ["*"]  # the only resource these actions take (iam_policies)
         else:
@@ -423,7 +443,9 @@ def test_config_local_stage(config: dict[str, Any]) -> None:
 
 def test_apply_outputs(config: dict[str, Any]) -> None:
     outputs = {"TableName": "t", "QueueName": "q", "ConsumerRoleArn": "arn:c",
-               "ReadApiRoleArn": "arn:r", "QueueArn": "ignored"}
+               "ReadApiRoleArn": "arn:r", "QueueArn": "ignored", "StreamArn": "arn:s",
+               "EventBusName": "b", "HistoryTableName": "h", "HistoryQueueName": "hq",
+               "HistoryRetentionDays": "90", "PublisherRoleArn": "arn:p", "HistoryRoleArn": "arn:h"}
     updated = write_outputs.apply_outputs(json.loads(json.dumps(config)), outputs, "prod1")
     prod = updated["stages"]["prod1"]
     assert prod["environment_variables"]["TABLE_NAME"] == "t"
@@ -431,6 +453,12 @@ def test_apply_outputs(config: dict[str, Any]) -> None:
     assert prod["environment_variables"]["OUTCOME_TTL_DAYS"] == "7"
     assert prod["lambda_functions"]["handle_messages"]["iam_role_arn"] == "arn:c"
     assert prod["lambda_functions"]["api_handler"]["iam_role_arn"] == "arn:r"
+    assert prod["lambda_functions"]["publish_changes"]["iam_role_arn"] == "arn:p"
+    assert prod["lambda_functions"]["record_history"]["iam_role_arn"] == "arn:h"
+    assert {k: prod["environment_variables"][k] for k in (
+        "STREAM_ARN", "EVENT_BUS_NAME", "HISTORY_TABLE_NAME", "HISTORY_QUEUE_NAME")} == {
+        "STREAM_ARN": "arn:s", "EVENT_BUS_NAME": "b", "HISTORY_TABLE_NAME": "h",
+        "HISTORY_QUEUE_NAME": "hq"}
     assert updated["stages"]["local"] == config["stages"]["local"]
     with pytest.raises(KeyError, match="ConsumerRoleArn"):
         write_outputs.apply_outputs({}, {"TableName": "t", "QueueName": "q",
