@@ -131,6 +131,7 @@ outputs: $(STAMP)
 deploy: deploy-infra outputs
 	$(PY) -m scripts.bytecode
 	$(VENV)/bin/chalice deploy --stage $(STAGE)
+	$(PY) -m scripts.stream_mapping --stack-name $(STACK) --stage $(STAGE)
 
 # Path 2: one stack, Chalice's template merged with the built extension (its Deployment named
 # by a content hash, so every change of the ingest API is published).
