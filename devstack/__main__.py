@@ -129,17 +129,21 @@ def main(argv: list[str] | None = None) -> int:
               f"--emulator-port.", file=sys.stderr)
         return 1
     try:
-        assert pipeline.resources is not None
+        assert pipeline.resources is not None and pipeline.changes is not None
         url = pipeline.base_url
         table_at = pipeline.dynamodb_endpoint_url or pipeline.endpoint_url
         print(f"""
 sqs-manager local pipeline
   ingest:    POST {url}/SQSManager
   read API:  GET  {url}/items/{{id}}   GET {url}/items   GET {url}/requests/{{requestId}}
+             GET  {url}/items/{{id}}/history
   SQS:       {pipeline.endpoint_url}
   queue:     {pipeline.resources.queue_name}
   DLQ:       {pipeline.resources.dlq_name} (after {pipeline.resources.max_receive_count} receives)
   table:     {pipeline.resources.table_name} at {table_at} ({args.store})
+  changes:   event bus {pipeline.changes.bus_name} at {pipeline.endpoint_url} (rule -> queue \
+{pipeline.changes.history_queue_url.rsplit("/", 1)[-1]} -> history table \
+{pipeline.changes.history_table})
   try:       curl -s -X POST {url}/SQSManager -H 'Content-Type: application/json' \\
                -d '{{"operation": "create", "id": "42", "item": {{"name": "hello"}}}}'
 Ctrl-C (or SIGTERM) stops everything.""", flush=True)
