@@ -12,7 +12,7 @@ deploy` path); the options override them. Reads, and POSTs where IngestAuthoriza
 credentials (environment, profile) for `execute-api`; the key goes on POSTs where it is needed.
 
 What only a real stack can show is checked here: writes applied through the queue and the
-consumer, text and ids that need escaping or percent-encoding on their way through API Gateway,
+consumer, their changes in the item's history (stream, bus, rule, history consumer), text and ids that need escaping or percent-encoding on their way through API Gateway,
 Lambda and DynamoDB, the 400 body built from `validationErrorString` being valid JSON, SQS's
 refusal of an oversized message mapped to 413, and the stage's authentication enforced: unsigned
 reads refused, and for ingest what its IngestAuthorization asks (an unsigned write and one signed
@@ -138,6 +138,7 @@ class Smoke:
         self.timeout = timeout
         self.http = requests.Session()
         self.run = f"smoke-{uuid.uuid4().hex[:12]}"
+        self.writes: list[str] = []  # the request ids of the main item's writes, in order
 
     # --- HTTP ----------------------------------------------------------------------------
     def post(self, body: str | bytes, api_key: str | None = None,
@@ -207,6 +208,7 @@ class Smoke:
             ("text & + % ü 😀 round-trips", self.check_text),
             ("id with space / % + ü reads back", self.check_awkward_id),
             ("delete applied", self.check_delete),
+            ("changes reach the item's history", self.check_history),
             ("invalid body: 400, JSON body", self.check_invalid_body),
             ("over the queue limit: 413", self.check_too_large),
             *([("unsigned write: 403", self.check_unsigned_write),
@@ -218,11 +220,12 @@ class Smoke:
         ]
 
     def check_create(self) -> str:
-        self.applied({"operation": "create", "id": self.run, "item": {"n": 1}})
+        self.writes.append(self.applied({"operation": "create", "id": self.run, "item": {"n": 1}}))
         return self.expect_item(self.run, {"id": self.run, "version": 1, "n": 1})
 
     def check_update(self) -> str:
-        self.applied({"operation": "update", "id": self.run, "item": {"n": 2, "m": "x"}})
+        self.writes.append(self.applied({"operation": "update", "id": self.run,
+                                         "item": {"n": 2, "m": "x"}}))
         return self.expect_item(self.run, {"id": self.run, "version": 2, "n": 2, "m": "x"})
 
     def check_text(self) -> str:
@@ -236,11 +239,30 @@ class Smoke:
         return self.expect_item(item_id, {"id": item_id, "version": 1, "n": 1})
 
     def check_delete(self) -> str:
-        self.applied({"operation": "delete", "id": self.run})
+        self.writes.append(self.applied({"operation": "delete", "id": self.run}))
         status, found = self.item(self.run)
         if status != 404:
             raise SmokeFailure(f"GET after delete answered {status} {found}")
         return "GET /items/{id} now 404"
+
+    def check_history(self) -> str:
+        """The stream, the bus, the history rule and its consumer: each applied write of the
+        main item is one change in GET /items/{id}/history, in version order."""
+        expected = [(n + 1, change, request_id) for n, (change, request_id) in
+                    enumerate(zip(["created", "updated", "deleted"], self.writes, strict=False))]
+        if len(expected) != 3:
+            raise SmokeFailure("the main item's writes did not all apply")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            response = self.get(f"/items/{quote(self.run, safe='')}/history")
+            changes = response.json().get("changes", []) if response.status_code == 200 else []
+            found = [(c.get("version"), c.get("change"), c.get("requestId")) for c in changes]
+            if found == expected:
+                return f"{len(found)} changes, versions 1-3, each naming its request"
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"GET /items/{{id}}/history answered {response.status_code} "
+                                   f"{found}, expected {expected}")
+            time.sleep(1)
 
     def check_invalid_body(self) -> str:
         # An unknown property whose name holds a quote and a backslash: API Gateway's

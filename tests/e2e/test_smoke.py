@@ -23,7 +23,8 @@ pytestmark = pytest.mark.e2e
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BASE_CHECKS = ("create applied", "update applied", "text & + % ü 😀 round-trips",
                "id with space / % + ü reads back", "delete applied",
-               "invalid body: 400, JSON body", "over the queue limit: 413")
+               "changes reach the item's history", "invalid body: 400, JSON body",
+               "over the queue limit: 413")
 READ_CHECKS = ("unsigned read: 403", "read signed with a wrong secret: 403")
 IAM_CHECKS = ("unsigned write: 403", "write signed with a wrong secret: 403")
 KEY_CHECKS = ("no API key: 403",)
