@@ -63,6 +63,8 @@ class HistoryStore:
                 "id": {"S": item_id}, "version": {"N": str(version)},
                 "change": {"S": str(event.get("change"))},
                 "event": {"S": dumps(event, COMPACT)},
+                # When this consumer stored it (ms): for latency, never shown by the API.
+                "recordedAt": {"N": str(int(self.clock() * 1000))},
                 "expiresAt": {"N": str(int(self.clock()) + self.retention_seconds)},
             }, ConditionExpression="attribute_not_exists(#v)",
                 ExpressionAttributeNames={"#v": "version"})

@@ -12,12 +12,14 @@ deploy` path); the options override them. Reads, and POSTs where IngestAuthoriza
 credentials (environment, profile) for `execute-api`; the key goes on POSTs where it is needed.
 
 What only a real stack can show is checked here: writes applied through the queue and the
-consumer, their changes in the item's history (stream, bus, rule, history consumer), text and ids that need escaping or percent-encoding on their way through API Gateway,
-Lambda and DynamoDB, the 400 body built from `validationErrorString` being valid JSON, SQS's
-refusal of an oversized message mapped to 413, and the stage's authentication enforced: unsigned
-reads refused, and for ingest what its IngestAuthorization asks (an unsigned write and one signed
-with a wrong secret refused where it uses IAM; a write without the key refused where it needs one).
-Each run writes items named `smoke-<random>...` and deletes the main one. Exit status 1 on any miss.
+consumer, their changes in the item's history (stream, bus, rule, history consumer), text and
+ids that need escaping or percent-encoding on their way through API Gateway, Lambda and
+DynamoDB, the 400 body built from `validationErrorString` being valid JSON, SQS's refusal of an
+oversized message mapped to 413, and the stage's authentication enforced: unsigned reads
+refused, and for ingest what its IngestAuthorization asks (an unsigned write and one signed with
+a wrong secret refused where it uses IAM; a write without the key refused where it needs one).
+Each run writes items named `smoke-<random>...` and deletes the main one. Exit status 1 on any
+miss.
 """
 
 from __future__ import annotations
