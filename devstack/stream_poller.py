@@ -30,6 +30,7 @@ LOG = logging.getLogger("devstack.stream_poller")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 RETRY_DELAY_SECONDS, MAX_RETRY_DELAY_SECONDS = 0.2, 5.0
+LOST_ITERATOR = {"TrimmedDataAccessException", "ExpiredIteratorException"}
 
 
 def lambda_stream_record(record: dict[str, Any], stream_arn: str, region: str
@@ -52,6 +53,7 @@ class ShardReader:
     pending: list[dict[str, Any]] = field(default_factory=list)
     closed: bool = False  # read to its end (no next iterator)
     failures: int = 0
+    position: str | None = None  # the sequence number of the last record read
 
 
 class StreamPoller:
@@ -125,16 +127,11 @@ class StreamPoller:
         if shard.closed and not shard.pending:
             return 0
         if not shard.pending:
-            if shard.iterator is None:
-                shard.iterator = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard.shard_id,
-                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            response = self.streams.get_records(ShardIterator=shard.iterator,
-                                                Limit=self.batch_size)
-            shard.iterator = response.get("NextShardIterator")
-            shard.closed = shard.iterator is None
+            records = self._get_records(shard)
+            if records:
+                shard.position = records[-1]["dynamodb"]["SequenceNumber"]
             shard.pending = [lambda_stream_record(r, self.stream_arn, self.region)
-                             for r in response.get("Records", [])]
+                             for r in records]
         if not shard.pending:
             return 0
         batch = shard.pending[:self.batch_size]
@@ -148,6 +145,48 @@ class StreamPoller:
         self._stop.wait(min(MAX_RETRY_DELAY_SECONDS,
                             RETRY_DELAY_SECONDS * 2 ** (shard.failures - 1)))
         return resume_at
+
+    def _get_records(self, shard: ShardReader) -> list[dict[str, Any]]:
+        if shard.iterator is None:
+            shard.iterator = self._iterator(shard)
+        try:
+            response = self.streams.get_records(ShardIterator=shard.iterator,
+                                                Limit=self.batch_size)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in LOST_ITERATOR:
+                raise
+            # DynamoDB Local 3.3.0 answers TrimmedDataAccessException to an iterator of an
+            # idle shard once other tables are written (nothing was trimmed); an iterator also
+            # expires after 15 minutes on AWS. Lambda then takes a new one where it was.
+            LOG.info("shard %s: %s; reading on from %s", shard.shard_id,
+                     error.response["Error"]["Code"], shard.position or "its start")
+            shard.iterator = self._iterator(shard)
+            response = self.streams.get_records(ShardIterator=shard.iterator,
+                                                Limit=self.batch_size)
+        shard.iterator = response.get("NextShardIterator")
+        shard.closed = shard.iterator is None
+        records: list[dict[str, Any]] = response.get("Records", [])
+        return records
+
+    def _iterator(self, shard: ShardReader) -> str:
+        """An iterator right after the last record read (from the shard's start before any)."""
+        where: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+        if shard.position is not None:
+            where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                     "SequenceNumber": shard.position}
+        try:
+            found = self.streams.get_shard_iterator(StreamArn=self.stream_arn,
+                                                    ShardId=shard.shard_id, **where)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TrimmedDataAccessException":
+                raise
+            LOG.error("shard %s: records after %s were trimmed before they were read: their "
+                      "changes are not published", shard.shard_id, shard.position)
+            found = self.streams.get_shard_iterator(StreamArn=self.stream_arn,
+                                                    ShardId=shard.shard_id,
+                                                    ShardIteratorType="TRIM_HORIZON")
+        iterator: str = found["ShardIterator"]
+        return iterator
 
     def _invoke(self, batch: list[dict[str, Any]]) -> int | None:
         """None if the batch succeeded, else the position to resume from."""

@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib import ItemStore, Stamp, dumps, parse_command
 from chalicelib.changes import change_of
-from devstack.stream_poller import lambda_stream_record
+from devstack.stream_poller import StreamPoller, lambda_stream_record
 from tests.conftest import REGION
 
 pytestmark = pytest.mark.both_stores
@@ -99,3 +99,37 @@ def test_writes_together_give_one_event_each(store: ItemStore, dynamodb_endpoint
     assert sorted((e["id"], e["change"]) for e in stream_events(dynamodb_endpoint,
                                                                 store.table)) == [
         ("t0", "created"), ("t1", "created"), ("t2", "created")]
+
+
+def test_the_stream_poller_reads_on_when_its_iterator_is_lost(
+        store: ItemStore, dynamodb: Any, dynamodb_endpoint: str) -> None:
+    """DynamoDB Local 3.3.0 answers TrimmedDataAccessException to an idle shard's iterator once
+    another table is written (AWS's iterators expire after 15 minutes): the local poller takes a
+    new iterator where it was, as Lambda does, and loses nothing."""
+    arn = dynamodb.describe_table(TableName=store.table)["Table"]["LatestStreamArn"]
+    streams = boto3.client("dynamodbstreams", endpoint_url=dynamodb_endpoint,
+                           region_name=REGION)
+    seen: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.extend(event["Records"])
+        return {"batchItemFailures": []}
+
+    poller = StreamPoller(streams, arn, handler, REGION)
+    send = [(parse_command(dumps({"operation": "put", "id": f"p{n}", "item": {}})),
+             Stamp(TIME + n, f"p{n}")) for n in range(4)]
+    assert poller.poll_once() == 0  # an idle shard: its iterator waits at the start
+    other = f"{store.table}-other"
+    dynamodb.create_table(TableName=other, BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}])
+    for n in range(5):
+        dynamodb.put_item(TableName=other, Item={"k": {"S": str(n)}})
+        poller.poll_once()  # nothing new
+    for write in send:
+        store.apply(*write)
+    for _ in range(10):
+        poller.poll_once()
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in seen]
+    assert [k for k in keys if k.startswith("item#")] == ["item#p0", "item#p1", "item#p2",
+                                                          "item#p3"]
