@@ -18,25 +18,24 @@ import pytest
 import requests
 
 from chalicelib import dumps, loads
-from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO
-from devstack.emulator import free_port
 from devstack.infra import InfraTemplate
 from devstack.pipeline import Pipeline
-from tests.conftest import REGION
-from tests.stores import skip_unless_dynamodb_local_runs
+from tests.conftest import REGION, store_of
+from tests.waiting import wait_until
 
 TIME = 1_700_000_000_000
 
 
-@pytest.fixture(scope="module", params=[MOTO, DYNAMODB_LOCAL])
+pytestmark = pytest.mark.both_stores
+
+
+@pytest.fixture(scope="module")
 def pipeline(request: pytest.FixtureRequest) -> Iterator[Pipeline]:
-    if request.param == DYNAMODB_LOCAL:
-        skip_unless_dynamodb_local_runs()
+    store = store_of(request)
     saved = dict(os.environ)
     os.environ["IN_ORDER_WINDOW_SECONDS"] = "0"  # a failed condition is rejected at once
     try:
-        with Pipeline(port=free_port(), emulator_port=free_port(), dynamodb_port=free_port(),
-                      visibility_timeout=1, store=request.param) as running:
+        with Pipeline(visibility_timeout=1, store=store) as running:
             yield running
     finally:
         os.environ.clear()
@@ -57,21 +56,17 @@ def send(pipeline: Pipeline, body: dict[str, Any], at: int, request_id: str) -> 
 
 
 def outcome(pipeline: Pipeline, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def recorded() -> dict[str, Any] | None:
         answer = requests.get(f"{pipeline.base_url}/requests/{request_id}", timeout=10)
-        if answer.status_code == 200:
-            found: dict[str, Any] = answer.json()
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"no outcome for {request_id}")
+        found: dict[str, Any] | None = answer.json() if answer.status_code == 200 else None
+        return found
+    return wait_until(recorded, 30, what=f"no outcome for {request_id}")
 
 
 def history(pipeline: Pipeline, item_id: str, versions: int, **params: Any
             ) -> list[dict[str, Any]]:
     """The item's history, once it holds `versions` changes (every page)."""
-    deadline = time.monotonic() + 30
-    while True:
+    def every_page() -> list[dict[str, Any]]:
         changes: list[dict[str, Any]] = []
         cursor = None
         while True:
@@ -82,10 +77,10 @@ def history(pipeline: Pipeline, item_id: str, versions: int, **params: Any
             changes.extend(page["changes"])
             cursor = page.get("cursor")
             if cursor is None:
-                break
-        if len(changes) >= versions or time.monotonic() > deadline:
-            return changes
-        time.sleep(0.2)
+                return changes
+
+    return wait_until(lambda: (lambda found: found if len(found) >= versions else None)(
+        every_page()), 30, interval=0.2, what=f"{item_id}: fewer than {versions} changes")
 
 
 def test_every_kind_of_write_and_only_applied_ones(pipeline: Pipeline) -> None:
@@ -172,13 +167,16 @@ def test_a_second_subscriber_sees_the_same_events(pipeline: Pipeline) -> None:
         outcome(pipeline, f"{item}-{n}")
     kept = history(pipeline, item, 2)
     seen: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 20
-    while not seen and time.monotonic() < deadline:
+
+    def received() -> list[dict[str, Any]]:
         for message in client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
                                               WaitTimeSeconds=1).get("Messages", []):
             envelope = loads(message["Body"])
             assert envelope["detail-type"] == "item.deleted"
             if envelope["detail"]["id"] == item:
                 seen.append(envelope["detail"])
+        return seen
+
+    wait_until(received, 20, interval=0, what="the second subscriber got nothing")
     assert seen == [change for change in kept if change["change"] == "deleted"]
     assert [change["change"] for change in kept] == ["created", "deleted"]
