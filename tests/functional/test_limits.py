@@ -169,7 +169,9 @@ def test_the_size_check_lets_through_what_fits(sender: Sender, store: ItemStore,
 def test_a_read_of_an_item_too_large_to_copy_says_so(sender: Sender, backend: str) -> None:
     real_engine_only(backend)
     # Just small enough to store; its copy in an outcome (with the outcome's own fields) is not.
-    big = {"s": "x" * (MAX_ITEM_BYTES - 140)}
+    # The window is narrow: between 161 and 174 bytes under the limit with today's bookkeeping
+    # (the item's stamps against the outcome's fields); a new item attribute moves it.
+    big = {"s": "x" * (MAX_ITEM_BYTES - 167)}
     assert sender.send({"operation": "put", "id": "big", "item": big})["status"] == "applied"
     outcome = sender.send({"operation": "read", "id": "big"})
     assert outcome["status"] == "applied"
