@@ -168,16 +168,19 @@ def test_the_size_check_lets_through_what_fits(sender: Sender, store: ItemStore,
 
 def test_a_read_of_an_item_too_large_to_copy_says_so(sender: Sender, backend: str) -> None:
     real_engine_only(backend)
-    # Just small enough to store; its copy in an outcome (with the outcome's own fields) is not.
-    # The window is narrow: between 161 and 174 bytes under the limit with today's bookkeeping
-    # (the item's stamps against the outcome's fields); a new item attribute moves it.
-    big = {"s": "x" * (MAX_ITEM_BYTES - 167)}
+    # Just small enough to store, with its stamps; its copy in the outcome of a read whose
+    # request id is longer (a message sent straight to the queue: its SQS messageId, a UUID) is
+    # not. The item's own stamps are as large as an outcome's fields for ids of one length.
+    big = {"s": "x" * (MAX_ITEM_BYTES - 170)}
     assert sender.send({"operation": "put", "id": "big", "item": big})["status"] == "applied"
-    outcome = sender.send({"operation": "read", "id": "big"})
+    stamp = Stamp(TIME + 10_000, "0f1e2d3c-4b5a-4697-8877-665544332211")
+    sender.store.apply(parse_command('{"operation": "read", "id": "big"}'), stamp)
+    outcome = sender.store.get_outcome(stamp.request_id)
     assert outcome["status"] == "applied"
     assert outcome["found"] is True and outcome["itemTooLarge"] is True
     assert "item" not in outcome  # never `null`, which means "does not exist"
     assert "GET /items/{id}" in outcome["reason"]
+
 
 def test_a_read_says_whether_the_item_was_found(sender: Sender) -> None:
     sender.send({"operation": "put", "id": "here", "item": {"v": 1}})
