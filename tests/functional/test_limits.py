@@ -173,7 +173,7 @@ def test_a_read_of_an_item_too_large_to_copy_says_so(sender: Sender, backend: st
     # not. The item's own stamps are as large as an outcome's fields for ids of one length.
     big = {"s": "x" * (MAX_ITEM_BYTES - 170)}
     assert sender.send({"operation": "put", "id": "big", "item": big})["status"] == "applied"
-    stamp = Stamp(TIME + 10_000, "0f1e2d3c-4b5a-4697-8877-665544332211")
+    stamp = Stamp(TIME + 10_000, "0f1e2d3c-4b5a-4697-8877-6655443322ab")
     sender.store.apply(parse_command('{"operation": "read", "id": "big"}'), stamp)
     outcome = sender.store.get_outcome(stamp.request_id)
     assert outcome["status"] == "applied"
