@@ -176,9 +176,8 @@ _PENDING = {"type": "object", "required": ["requestId", "status", "message"],
 _PAGE = {"type": "object", "required": ["items"], "additionalProperties": False,
          "properties": {"items": {"type": "array", "items": _ref("Item")},
                         "cursor": {"type": "string"}}}
-_IMAGE = {"oneOf": [_ref("Item"), {"type": "object", "required": ["id", "version"],
-                                    "description": "a truncated event's id and version"}],
-          "nullable": True}
+# An Item (a truncated event's image holds only its id and version, which is one too).
+_IMAGE = {"allOf": [_ref("Item")], "nullable": True}
 _CHANGE = {"type": "object", "additionalProperties": False,
            "required": ["id", "version", "change", "requestId", "requestTimeEpoch", "old", "new"],
            "properties": {
