@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Chalice, SQSEventConfig
@@ -107,10 +107,38 @@ def request_id_of(record: dict[str, Any]) -> str:
     return record_stamp(record).request_id
 
 
-class SqsPoller:
-    """One poller thread, like one concurrent Lambda invocation of the event source mapping."""
+class PollingThread:
+    """A poller's thread: `_run` loops until asked to stop. Several pollers stop together:
+    request_stop() on each, then stop() joins each for what is left of the time."""
 
     STOP_SECONDS = 25.0  # how long stop() waits for the batch in hand
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        """Stop after the current batch."""
+        self._stop.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.STOP_SECONDS if timeout is None else timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class SqsPoller(PollingThread):
+    """One poller thread, like one concurrent Lambda invocation of the event source mapping."""
 
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, handler: Handler,
                  region: str, batch_size: int = 10, batching_window: float = 0,
@@ -132,30 +160,13 @@ class SqsPoller:
         self.function_timeout = function_timeout
         self.max_receive_count = max_receive_count
         self.outcome_lookup = outcome_lookup
-        self.name = name
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(name)
         self.invocations = 0
         self.crash_every = crash_every
         self.crashes = 0
         self._crash_rng = random.Random(crash_every)
 
     # --- lifecycle -------------------------------------------------------------------------
-    def start(self) -> SqsPoller:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        return self
-
-    def request_stop(self) -> None:
-        """Stop after the current batch (several pollers stop together: request, then join)."""
-        self._stop.set()
-
-    def stop(self, timeout: float = STOP_SECONDS) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
     def _run(self) -> None:
         while not self._stop.is_set():
             try:

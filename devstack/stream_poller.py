@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from devstack.poller import LocalLambdaContext
+from devstack.poller import LocalLambdaContext, PollingThread
 
 LOG = logging.getLogger("devstack.stream_poller")
 
@@ -56,7 +55,7 @@ class ShardReader:
     position: str | None = None  # the sequence number of the last record read
 
 
-class StreamPoller:
+class StreamPoller(PollingThread):
     """One thread reading every shard of one stream, like Lambda's event source mapping."""
 
     STOP_SECONDS = 10.0
@@ -73,25 +72,9 @@ class StreamPoller:
         self.function_name = function_name
         self.function_timeout = function_timeout
         self.poll_interval = poll_interval
-        self.name = name
         self.shards: dict[str, ShardReader] = {}
         self.invocations = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> StreamPoller:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        return self
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self, timeout: float = STOP_SECONDS) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        super().__init__(name)
 
     def _run(self) -> None:
         while not self._stop.is_set():
