@@ -47,8 +47,9 @@ from devstack.event_source import (
     make_pollers,
     stop_pollers,
 )
-from devstack.gateway import GatewayHTTPServer, Ingest, handler_class
+from devstack.gateway import GatewayHTTPServer, handler_class
 from devstack.infra import DEFAULT_TEMPLATE, InfraTemplate
+from devstack.ingest import Ingest
 from devstack.poller import SqsPoller
 from devstack.resources import (
     DEFAULT_DLQ,

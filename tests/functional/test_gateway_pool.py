@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from devstack.gateway import Ingest
 from devstack.infra import InfraTemplate
+from devstack.ingest import Ingest
 from tests.conftest import REGION
 
 SENDS = 40  # more than a small pool, fewer than the load tool's 64 connections

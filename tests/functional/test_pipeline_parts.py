@@ -19,8 +19,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from devstack.faults import SERVER_ERROR, THROTTLE, Fault, FaultProxy
-from devstack.gateway import Ingest, sqs_answer_as_json
+from devstack.gateway_responses import integration_response, sqs_answer_as_json
 from devstack.infra import InfraTemplate
+from devstack.ingest import Ingest
 from devstack.poller import SqsPoller, lambda_record
 from devstack.resources import Resources, queue_depth
 from tests.bad_requests import BAD_REQUESTS
@@ -162,16 +163,16 @@ def test_content_type_parameters_are_ignored(ingest: Ingest) -> None:
     assert status == 202
 
 
-def test_ingest_maps_sqs_5xx_to_503(resources: Resources) -> None:
+def test_ingest_maps_sqs_5xx_to_503() -> None:
     # Nothing listens on port 9 of loopback: SQS unreachable. API Gateway answers 500 then.
     ingest = Ingest(InfraTemplate().gateway_spec(), "http://127.0.0.1:9/queue-owner/q", REGION,
                     timeout=2)
     status, answer, _ = post(ingest, '{"operation": "delete", "id": "1"}')
     assert status == 500 and "message" in answer
     # A 5xx answer from SQS itself goes through the integration response: 503.
-    ok = Ingest(InfraTemplate().gateway_spec(), resources.queue_url, REGION)
-    result = ok._integration_response(ok_context(), 500, "<ErrorResponse><Error><Code>X</Code>"
-                                      "<Message>m</Message></Error></ErrorResponse>")
+    result = integration_response(InfraTemplate().gateway_spec(), ok_context(), 500,
+                                  "<ErrorResponse><Error><Code>X</Code>"
+                                  "<Message>m</Message></Error></ErrorResponse>")
     assert result.status == 503
     assert json.loads(result.body) == {"message": "queue unavailable, retry"}
 

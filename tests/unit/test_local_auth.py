@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from devstack.auth import LocalAuth, Refusal, auth_banner
-from devstack.gateway import substitute
+from devstack.gateway_responses import substitute
 from devstack.infra import InfraTemplate
 from tests.conftest import REGION
 

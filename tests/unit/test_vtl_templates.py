@@ -9,8 +9,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from devstack.gateway import client_request_id, new_extended_request_id, substitute
+from devstack.gateway_responses import substitute
 from devstack.infra import GatewaySpec, InfraTemplate, IntegrationResponse
+from devstack.request_ids import client_request_id, new_extended_request_id
 from devstack.vtl import new_context, override_status, render
 
 AWKWARD_BODY = ('{"operation": "create", "id": "a&b=c?d#e", "item": {"t": "& + % = ? # ü 😀 '
