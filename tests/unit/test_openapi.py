@@ -10,7 +10,7 @@ import pytest
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from devstack.infra import InfraTemplate
-from scripts import openapi
+from scripts import openapi, openapi_ingest, openapi_read, openapi_schema
 from scripts.cfn_yaml import load_template
 
 
@@ -72,17 +72,17 @@ def test_every_read_route_of_the_app_is_described(document: dict[str, Any]) -> N
                 if not path.startswith("/debug/")}
     assert described - {("/SQSManager", "POST")} == expected
     with pytest.raises(ValueError, match="not described"):
-        openapi.read_paths({**routes, "/new": ["GET"]})
+        openapi_read.read_paths({**routes, "/new": ["GET"]})
 
 
 def test_draft_04_is_converted_or_refused() -> None:
-    assert openapi.to_openapi_schema({"$schema": "x", "type": ["string", "null"],
+    assert openapi_schema.to_openapi_schema({"$schema": "x", "type": ["string", "null"],
                                       "items": {"type": ["integer"]}}) == {
         "type": "string", "nullable": True, "items": {"type": "integer"}}
     with pytest.raises(ValueError, match="patternProperties"):
-        openapi.to_openapi_schema({"properties": {"a": {"patternProperties": {}}}})
+        openapi_schema.to_openapi_schema({"properties": {"a": {"patternProperties": {}}}})
     with pytest.raises(ValueError, match="one type"):
-        openapi.to_openapi_schema({"type": ["string", "integer"]})
+        openapi_schema.to_openapi_schema({"type": ["string", "integer"]})
 
 
 def test_the_cli_writes_a_valid_document(tmp_path: Path, document: dict[str, Any]) -> None:
@@ -106,4 +106,4 @@ def test_the_ingest_security_says_which_mode_the_stage_uses(
 
 def test_the_default_mode_is_iam_and_an_open_local_gateway_says_so() -> None:
     assert InfraTemplate().method_auth() == InfraTemplate().method_auth("AWS_IAM")
-    assert openapi.ingest_security(None)[-1] == {}  # nothing required
+    assert openapi_ingest.ingest_security(None)[-1] == {}  # nothing required
