@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from devstack.emulator import MotoServer
-from scripts.smoke import stack_target
+from scripts.smoke_target import stack_target
 from scripts.standalone_template import write as write_standalone
 from tests.conftest import REGION
 from tests.functional.test_infra_stack import create_stack

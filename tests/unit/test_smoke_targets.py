@@ -10,14 +10,9 @@ import pytest
 from botocore.credentials import Credentials
 
 from scripts.cfn_yaml import load_template
-from scripts.smoke import (
-    Check,
-    Smoke,
-    queue_message_limit,
-    read_url_from_deployed,
-    table,
-    target_from_stack,
-)
+from scripts.smoke import Check, table
+from scripts.smoke_checks import Smoke, queue_message_limit
+from scripts.smoke_target import read_url_from_deployed, target_from_stack
 from tests.conftest import REGION
 
 INGEST = "https://abc123.execute-api.us-west-2.amazonaws.com/Prod1/SQSManager"
