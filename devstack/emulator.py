@@ -171,7 +171,7 @@ class MotoServer(EmulatorProcess):
         return handed
 
     def command(self) -> list[str]:
-        # moto.server, with SQS FIFO groups redelivered in order (devstack/moto_server.py).
+        # moto.server, with devstack/moto_patches/ applied (devstack/moto_server.py).
         return [sys.executable, str(MOTO_SERVER), "--fd", str(self._fd)]
 
     def reset(self) -> None:

@@ -71,7 +71,7 @@ DEFAULT_POLLER_CONCURRENCY = 3
 
 def poller_concurrency(table_on_moto: bool, requested: int | None) -> int:
     """How many batches the local event source runs at once: on moto one, always. moto's own
-    transactions lose updates under concurrent ones, so devstack/moto_server.py answers DynamoDB
+    transactions lose updates under concurrent ones, so patched moto answers DynamoDB
     one request at a time: more batches would only wait for each other."""
     if requested is not None and requested < 1:
         raise ValueError(f"poller concurrency must be at least 1, not {requested}")
@@ -194,7 +194,7 @@ class Pipeline:
             env["AWS_ENDPOINT_URL_DYNAMODB"] = (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
                                                 or self.dynamodb_endpoint_url)
         else:
-            # moto answers DynamoDB one request at a time (devstack/moto_server.py): the
+            # moto answers DynamoDB one request at a time (devstack/moto_patches/): the
             # consumer writes a batch's items one at a time there. Amazon's engine (and
             # DynamoDB) take the default, a thread per item.
             env.setdefault("BATCH_CONCURRENCY", os.environ.get("BATCH_CONCURRENCY", "1"))

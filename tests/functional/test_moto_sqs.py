@@ -1,7 +1,7 @@
-"""devstack/moto_server.py's SQS speed patches answer as stock moto does: the same script of
-sends and batch deletes (current, stale, repeated and unknown receipt handles; FIFO rules and
-deduplication) gives the same answers from both servers, over HTTP; and the queue attributes a
-send reads are moto's own, less the counts that walk the queue."""
+"""devstack/moto_patches/sqs_depth.py's SQS speed patches answer as stock moto does: the same
+script of sends and batch deletes (current, stale, repeated and unknown receipt handles; FIFO
+rules and deduplication) gives the same answers from both servers, over HTTP; and the queue
+attributes a send reads are moto's own, less the counts that walk the queue."""
 
 from __future__ import annotations
 
@@ -102,8 +102,9 @@ def test_the_patched_server_answers_as_stock_moto() -> None:
 COMPARE = """
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("moto_server", sys.argv[1])
-patched = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(patched)  # the patches, without starting a server
+server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(server)  # the patches, without starting a server
+from devstack.moto_patches import sqs_depth as patched
 from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT
 from moto.sqs.models import sqs_backends
 backend = sqs_backends[ACCOUNT]["us-east-1"]

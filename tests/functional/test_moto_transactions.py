@@ -1,8 +1,8 @@
-"""devstack/moto_server.py's TransactWriteItems: all or nothing, and, unlike moto's own, isolated
-from concurrent requests (a cancelled transaction put back a copy of the whole table, erasing
-what others wrote meanwhile). DynamoDB's transactions are atomic and isolated ("Isolation levels
-for DynamoDB transactions", DynamoDB Developer Guide); what moto answers on cancellation is
-moto's, unchanged."""
+"""The patched moto server's TransactWriteItems (devstack/moto_patches/dynamodb_transactions.py):
+all or nothing, and, unlike moto's own, isolated from concurrent requests (a cancelled
+transaction put back a copy of the whole table, erasing what others wrote meanwhile). DynamoDB's
+transactions are atomic and isolated ("Isolation levels for DynamoDB transactions", DynamoDB
+Developer Guide); what moto answers on cancellation is moto's, unchanged."""
 
 from __future__ import annotations
 
