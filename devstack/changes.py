@@ -22,27 +22,26 @@ from devstack.resources import client, ensure_queue, ensure_table, queue_attribu
 LOG = logging.getLogger("devstack.changes")
 
 
+class _TableNamePlus:
+    """A resource name read as an attribute: the item table's name and a suffix."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+
+    def __get__(self, names: ChangeNames, owner: type[ChangeNames] | None = None) -> str:
+        return names.table_name + self.suffix
+
+
 @dataclass(frozen=True)
 class ChangeNames:
     """The change path's resource names, from the item table's name."""
 
     table_name: str
 
-    @property
-    def history_table(self) -> str:
-        return f"{self.table_name}-history"
-
-    @property
-    def history_queue(self) -> str:
-        return f"{self.table_name}-history-queue"
-
-    @property
-    def history_dlq(self) -> str:
-        return f"{self.table_name}-history-dlq"
-
-    @property
-    def bus(self) -> str:
-        return f"{self.table_name}-changes"
+    history_table = _TableNamePlus("-history")
+    history_queue = _TableNamePlus("-history-queue")
+    history_dlq = _TableNamePlus("-history-dlq")
+    bus = _TableNamePlus("-changes")
 
     def app_env(self) -> dict[str, str]:
         """The app's settings for these resources (chalicelib/settings.py)."""
