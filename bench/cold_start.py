@@ -1,23 +1,17 @@
-"""Cold start (P1): what the Lambda function's `import app` costs against boto3 + one client.
+"""P1, cold start: what the Lambda function's `import app` costs against boto3 + one client
+(docs/benchmarks.md, "P1").
 
     .venv/bin/python -m bench.cold_start [--repeat 15] [--results bench/results.json]
 
-Each scenario runs in a fresh interpreter (`python -E -s`, after one discarded warm-up round, so
-that every scenario finds its .pyc files as Lambda's runtime boto3 does) and times its code inside
-the process. Scenarios run round-robin so that drift in the machine's speed hits them alike. The
-environment is what Lambda gives: TABLE_NAME, QUEUE_NAME, a region and dummy credentials;
-AWS_ENDPOINT_URL names a closed loopback port, and nothing connects at import anyway.
-
-`cold_start_ratio` is `import app` from the project over `import boto3; boto3.client("dynamodb")`.
-Three more scenarios import the app as Lambda does: from a copy of what the deployment package
-holds, with -B, since /var/task is read-only and nothing compiled there is kept; without any
-.pyc of the package's code, and with the checked-hash .pyc that `make deploy` (chalicelib's) and
-`make package` (chalicelib's and chalice's) ship (scripts/bytecode.py).
+Each scenario runs in a fresh `python -E -s` (after one discarded round, so that every scenario
+finds its .pyc files), round-robin so that drift in the machine's speed hits them alike, in
+Lambda's environment (nothing connects at import). The "as on Lambda" scenarios import the app
+from a copy of the deployment package with -B (/var/task is read-only), with the .pyc files each
+deploy path ships (scripts/bytecode.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -29,10 +23,9 @@ from pathlib import Path
 from statistics import median
 
 from bench import results as bench_results
-from bench.output import machine, table
+from bench.output import PROJECT_DIR, machine, parser, table
 from scripts import bytecode
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Times the scenario's code (argv[1]) inside a fresh interpreter; prints seconds.
 RUNNER = ("import sys, time; t = time.perf_counter(); exec(sys.argv[1], {'__name__': 's'}); "
           "print(time.perf_counter() - t)")
@@ -143,12 +136,11 @@ def report(seconds: dict[str, list[float]], repeat: int, results_path: Path) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=15, choices=range(1, 201),
-                        metavar="1..200", help="fresh processes per scenario (15)")
-    parser.add_argument("--results", type=Path, default=bench_results.DEFAULT_PATH)
-    args = parser.parse_args(argv)
+    cli = parser("bench.cold_start", __doc__)
+    cli.add_argument("--repeat", type=int, default=15, choices=range(1, 201), metavar="1..200",
+                     help="fresh processes per scenario (15)")
+    cli.add_argument("--results", type=Path, default=bench_results.DEFAULT_PATH)
+    args = cli.parse_args(argv)
     print(f"machine: {machine()}")
     report(measure(args.repeat), args.repeat, args.results)
     return 0

@@ -1,27 +1,17 @@
-"""The local gateway against a direct SQS SendMessage to the same emulator, in one run (P3).
+"""P3: the local gateway against a direct SQS SendMessage to the same moto, in one run
+(docs/benchmarks.md, "P3").
 
     .venv/bin/python -m bench.gateway [--requests 200] [--threads 8] [--blocks 3]
 
-Starts `python -m devstack` (moto, free loopback ports, its event source in its own process as
-in `make run`) and sends the same valid `create` two ways:
-- gateway: `POST /SQSManager` through one keep-alive connection pool (validation against the
-  model, the mapping template from infra/, a SigV4-signed SendMessage to moto, the integration
-  response);
-- direct: boto3's `sqs.send_message` to the same queue, with the two message attributes the
-  mapping template adds (one client, shared by the threads: boto3 clients are thread-safe).
-Latency: `--requests` sequential requests of each, alternating one by one. Throughput: `--blocks`
-blocks of `--requests` requests from `--threads` threads, alternating; the median block rate.
-The queue is drained after every block, so that both see it about as shallow (moto allows one
-PurgeQueue a minute). It also prints what the gateway adds in ms (its p50 minus the direct p50):
-the ratio depends on how fast moto is at the moment, the added ms much less.
+Latency: `--requests` sequential requests of each path, alternating one by one. Throughput:
+`--blocks` blocks of `--requests` requests from `--threads` threads, alternating; the median
+block rate. The queue is drained after every block (moto allows one PurgeQueue a minute).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -34,7 +24,8 @@ import numpy
 import urllib3
 
 from bench import results as bench_results
-from bench.output import machine, table
+from bench.output import machine, parser, pipeline, table
+from devstack.dynamodb_local import MOTO
 from devstack.resources import DEFAULT_QUEUE
 
 
@@ -71,28 +62,23 @@ def drain(sqs: Any, queue_url: str) -> None:
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
 
 
-def timed(send: Send, number: int) -> float:
+def seconds(send: Send, requests: int, threads: int = 1) -> float:
+    """How long `requests` sends took, from `threads` threads (one: in this one)."""
     began = time.perf_counter()
-    send(number)
+    if threads == 1:
+        for number in range(requests):
+            send(number)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(send, range(requests)))
     return time.perf_counter() - began
-
-
-def block_rate(send: Send, requests: int, threads: int) -> float:
-    began = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(send, range(requests)))
-    return requests / (time.perf_counter() - began)
 
 
 def run(requests: int, threads: int, blocks: int, results_path: Path) -> None:
     import boto3
 
-    from devstack.process import DevstackProcess
-
     print(f"machine: {machine()}")
-    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as log_dir, DevstackProcess(
-            Path(log_dir) / "devstack.log", "--log-level", "WARNING",
-            env={"LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true"}) as devstack:
+    with pipeline(MOTO) as devstack:
         sqs = boto3.client("sqs", endpoint_url=devstack.endpoint_url, region_name="us-west-2",
                            aws_access_key_id="bench", aws_secret_access_key="bench")
         queue_url = sqs.get_queue_url(QueueName=DEFAULT_QUEUE)["QueueUrl"]
@@ -100,18 +86,17 @@ def run(requests: int, threads: int, blocks: int, results_path: Path) -> None:
               f"requests per measurement, {threads} threads, {blocks} throughput blocks")
         paths = senders(devstack.base_url, sqs, queue_url, threads)
         for send in paths.values():  # warm-up: connections, code paths
-            for number in range(20):
-                send(number)
+            seconds(send, 20)
         drain(sqs, queue_url)
         latencies: dict[str, list[float]] = {name: [] for name in paths}
-        for number in range(requests):
+        for _ in range(requests):
             for name, send in paths.items():
-                latencies[name].append(timed(send, number) * 1e3)
+                latencies[name].append(seconds(send, 1) * 1e3)
         drain(sqs, queue_url)
         rates: dict[str, list[float]] = {name: [] for name in paths}
         for _ in range(blocks):
             for name, send in paths.items():
-                rates[name].append(block_rate(send, requests, threads))
+                rates[name].append(requests / seconds(send, requests, threads))
                 drain(sqs, queue_url)
 
     p50 = {name: median(latencies[name]) for name in paths}
@@ -136,14 +121,13 @@ def run(requests: int, threads: int, blocks: int, results_path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.gateway", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=200, choices=range(1, 2001),
-                        metavar="1..2000")
-    parser.add_argument("--threads", type=int, default=8, choices=range(1, 65), metavar="1..64")
-    parser.add_argument("--blocks", type=int, default=3, choices=range(1, 11), metavar="1..10")
-    parser.add_argument("--results", type=Path, default=bench_results.DEFAULT_PATH)
-    args = parser.parse_args(argv)
+    cli = parser("bench.gateway", __doc__)
+    cli.add_argument("--requests", type=int, default=200, choices=range(1, 2001),
+                     metavar="1..2000")
+    cli.add_argument("--threads", type=int, default=8, choices=range(1, 65), metavar="1..64")
+    cli.add_argument("--blocks", type=int, default=3, choices=range(1, 11), metavar="1..10")
+    cli.add_argument("--results", type=Path, default=bench_results.DEFAULT_PATH)
+    args = cli.parse_args(argv)
     run(args.requests, args.threads, args.blocks, args.results)
     return 0
 

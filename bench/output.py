@@ -1,12 +1,46 @@
-"""What every benchmark prints: the machine it ran on, and its figures as a Markdown table."""
+"""What every benchmark shares: its command line, the machine and commit it ran on, a quiet
+local pipeline, and its figures as a Markdown table."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import math
 import os
 import platform
+import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devstack.process import DevstackProcess
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: `python -m <prog>`, its module docstring as --help."""
+    return argparse.ArgumentParser(prog=f"python -m {prog}", description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+@contextlib.contextmanager
+def pipeline(store: str, timeout: float = 120.0) -> Iterator[DevstackProcess]:
+    """`python -m devstack --store <store>` on free loopback ports, logging at WARNING only."""
+    from devstack.process import DevstackProcess
+
+    with tempfile.TemporaryDirectory(prefix="bench-devstack-") as log_dir:
+        process = DevstackProcess(Path(log_dir) / "devstack.log", "--log-level", "WARNING",
+                                  store=store, env={"LOG_LEVEL": "WARNING",
+                                                    "AWS_EC2_METADATA_DISABLED": "true"})
+        process.start(timeout)  # DynamoDB Local's JVM takes a few seconds
+        try:
+            yield process
+        finally:
+            process.stop()
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -49,3 +83,9 @@ def machine() -> str:
     return (f"{os.cpu_count()} CPUs, Python {platform.python_version()} "
             f"({sys.implementation.name}), {platform.system()} {platform.machine()}; "
             f"load average at start {load}")
+
+
+def commit() -> str:
+    found = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
+                           capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
+    return found.stdout.strip() or "unknown"

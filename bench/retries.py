@@ -1,28 +1,18 @@
-"""Recovery runs: how soon requests are applied when DynamoDB fails, with the queue's own
-visibility timeout (360 s, as on AWS), the consumer pacing its retries (chalicelib/retries.py).
+"""R5, recovery: how soon requests are applied when DynamoDB fails, with the queue's own
+visibility timeout (360 s, as on AWS) and the consumer pacing its retries (docs/reliability.md,
+"R5").
 
     .venv/bin/python -m bench.retries faults --requests 1000     # 10% transient faults
     .venv/bin/python -m bench.retries hotkey --requests 2400     # 8 writers, 2 items
     .venv/bin/python -m bench.retries outage --minutes 2 --requests 600
 
-The pipeline is bench/reliability_stack.py's (`python -m devstack --store dynamodb-local`, every
-DynamoDB call of the consumer through the fault proxy), without the short visibility timeout the
-R1 run uses. POST->applied of a request is its outcome's `handledAt` minus its
-`requestTimeEpoch` (API Gateway's stamp), read from the table once the queue is drained; the
-accounting (lost, applied twice, wrong items) is R1's (bench/reliability_workload.py).
-
-- faults: R1's workload over requests / 20 items, each DynamoDB call failing with probability
-  --fault-rate (throttling, 500s, 500s after the write); no crashes.
-- hotkey: 8 senders, puts, updates and deletes on 2 items only (no conditions: the items must
-  equal the in-order result).
-- outage: DynamoDB unreachable (every connection closed) for --minutes while the requests (puts,
-  each to its own item) arrive evenly over it; then back. Reported: the DLQ, and how long after
-  DynamoDB was back the last request was applied.
+R1's pipeline and accounting (bench/reliability_stack.py, bench/reliability_workload.py) without
+its short visibility timeout. POST->applied is each outcome's `handledAt` minus its
+`requestTimeEpoch`, read from the table once the queue is drained.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -34,7 +24,7 @@ from typing import Any
 
 import numpy
 
-from bench.output import machine, table
+from bench.output import machine, parser, table
 from bench.reliability_stack import Pacer, Sent, Stack, drain, progress, send_http, stack
 from bench.reliability_workload import (
     WRITE,
@@ -101,7 +91,7 @@ def run(scenario: str, count: int, seed: int, fault_rate: float = 0.1,
             target.proxy.down = True
             pacer: Pacer = RatePacer(count / (minutes * 60))
             sent = send_http(target, work, threads, pacer)
-            _wait_until(started + minutes * 60)
+            time.sleep(max(0.0, started + minutes * 60 - time.monotonic()))
             target.proxy.down = False
             back_ms = int(time.time() * 1000)
             progress(f"DynamoDB back after {time.monotonic() - started:.0f} s; "
@@ -119,11 +109,6 @@ def _put(item_id: str, value: int) -> Request:
     how soon, not the in-order window's waits (a young update of a missing item waits 14 s)."""
     body = json.dumps({"operation": "put", "id": item_id, "item": {"n": value}})
     return Request(WRITE, item_id, body, parse_command(body))
-
-
-def _wait_until(moment: float) -> None:
-    while time.monotonic() < moment:
-        time.sleep(min(1.0, moment - time.monotonic()))
 
 
 def _result(scenario: str, target: Stack, sent: Sent, dlq: list[str], back_ms: int | None,
@@ -165,15 +150,14 @@ def report(result: RecoveryResult) -> list[list[Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.retries", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=["faults", "hotkey", "outage"])
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--fault-rate", type=float, default=0.1, help="faults (default 0.1)")
-    parser.add_argument("--minutes", type=float, default=2.0, help="outage (default 2)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--log-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
+    cli = parser("bench.retries", __doc__)
+    cli.add_argument("scenario", choices=["faults", "hotkey", "outage"])
+    cli.add_argument("--requests", type=int, default=1000)
+    cli.add_argument("--fault-rate", type=float, default=0.1, help="faults (default 0.1)")
+    cli.add_argument("--minutes", type=float, default=2.0, help="outage (default 2)")
+    cli.add_argument("--seed", type=int, default=1)
+    cli.add_argument("--log-dir", type=Path, default=None)
+    args = cli.parse_args(argv)
     print(f"machine: {machine()}", flush=True)
     result = run(args.scenario, args.requests, args.seed, args.fault_rate, args.minutes,
                  args.log_dir)

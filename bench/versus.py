@@ -1,39 +1,19 @@
-"""One workload through three consumers: the seed's handler, Powertools, sqs-manager.
+"""One workload through three consumers: the seed's handler (bench/versus_seed.py), Powertools
+(bench/versus_powertools.py) and sqs-manager as app.py builds it; and P2 (docs/benchmarks.md,
+"sqs-manager against what you would build instead" and "P2").
 
     .venv/bin/python -m bench.versus [--items 200] [--seed 7] [--latency-ms 10] [--cold-rounds 10]
 
-The consumers (each as its own Lambda handler module, run in this process on the same deliveries):
-- "seed": bench/versus_seed.py, one plain put_item/update_item/delete_item per message;
-- "powertools": bench/versus_powertools.py, Powertools' BatchProcessor with idempotent_function
-  and its DynamoDB persistence layer, keyed on the message id, doing the seed's CRUD;
-- "sqs-manager": chalicelib's BatchProcessor and ItemStore as app.py builds them, with
-  REPORT_BATCH_ITEM_FAILURES=true (the `make package` path).
-DynamoDB Local (in memory) sits behind devstack/faults.py's proxy, in a process of its own so that
-its threads' CPU is not the handler's: it adds --latency-ms to every request and counts the calls
-by X-Amz-Target. Capacity units are DynamoDB Local's own ConsumedCapacity (ReturnConsumedCapacity
-is added to every call at the client; DynamoDB Local applies DynamoDB's rules: 1 WRU per KB, twice
-in a transaction); the item writes applied are counted at the client from the successful calls.
-
-The workload (seeded): per item a create, 1-3 updates and, for one item in four, a delete; the
-items' requests interleaved. Delivered three ways, batches of 10, a failed message coming back at
-the end of the queue (immediately, where SQS would wait for its visibility timeout) until its
-5th receive (then the DLQ): in order; every message twice, the copy 1-50 messages later; shuffled.
-Each run has fresh tables. "items wrong": items that read back (through the consumer's own read
-path) other than the in-order model says. Timings: the in-order run, the three consumers batch
-by batch in turn, after a warm-up run each. Cold start: bench.cold_start's fresh processes.
-
-It also records P2 (bench/results.json): sqs-manager's batch p50 in the in-order run over one
-small PutItem through the same proxy, timed in turn with the batches (batch_latency_ratio), and
-its DynamoDB calls per item write (ddb_calls_per_write).
+Each consumer handles the same deliveries (bench/versus_workload.py: in order, every message
+twice, shuffled) in this process, on DynamoDB Local behind devstack/faults.py's proxy in a process
+of its own (+--latency-ms per call, calls counted); bench/versus_harness.py meters its clients.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,7 +24,7 @@ import numpy
 
 from bench import cold_start, versus_cost
 from bench import results as bench_results
-from bench.output import machine, table
+from bench.output import commit, machine, parser, table
 from bench.versus_harness import CONSUMERS, PATTERNS, Bench, ProxyProcess, in_turn
 from bench.versus_workload import BATCH, deliveries, expected_items, workload
 from devstack.emulator import EMULATOR_CREDENTIALS
@@ -137,12 +117,6 @@ def record_p2(versus: dict[str, Any], results_path: Path) -> None:
           f"{values['ddb_calls_per_write']:.2f} (target <= 1)")
 
 
-def commit() -> str:
-    found = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
-                           capture_output=True, text=True, check=False, cwd=cold_start.PROJECT_DIR)
-    return found.stdout.strip() or "unknown"
-
-
 def report(versus: dict[str, Any]) -> None:
     print(f"\n## One workload, three consumers ({versus['requests']} requests, "
           f"+{versus['latency_ms']:g} ms per DynamoDB call, on {versus['commit']})\n")
@@ -183,20 +157,18 @@ def run(items: int, seed: int, latency_ms: float, cold_rounds: int, warmup_items
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.versus", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=200, help="items in the workload (200)")
-    parser.add_argument("--seed", type=int, default=7, help="the workload's seed (7)")
-    parser.add_argument("--latency-ms", type=float, default=10.0,
-                        help="added to every DynamoDB call (10)")
-    parser.add_argument("--cold-rounds", type=int, default=10,
-                        help="fresh processes per handler module (10; 0: no cold start)")
-    parser.add_argument("--warmup-items", type=int, default=100,
-                        help="items of the warm-up run, not counted (100)")
-    parser.add_argument("--results", type=Path, default=bench_results.DEFAULT_PATH)
-    args = parser.parse_args(argv)
-    if not 1 <= args.items <= 5000:
-        parser.error("--items must be 1..5000")
+    cli = parser("bench.versus", __doc__)
+    cli.add_argument("--items", type=int, default=200, choices=range(1, 5001), metavar="1..5000",
+                     help="items in the workload (200)")
+    cli.add_argument("--seed", type=int, default=7, help="the workload's seed (7)")
+    cli.add_argument("--latency-ms", type=float, default=10.0, help="added to every DynamoDB "
+                     "call (10)")
+    cli.add_argument("--cold-rounds", type=int, default=10,
+                     help="fresh processes per handler module (10; 0: no cold start)")
+    cli.add_argument("--warmup-items", type=int, default=100,
+                     help="items of the warm-up run, not counted (100)")
+    cli.add_argument("--results", type=Path, default=bench_results.DEFAULT_PATH)
+    args = cli.parse_args(argv)
     # Dummy credentials (only emulators are talked to), set before any client reads them.
     os.environ.update({**EMULATOR_CREDENTIALS, "AWS_DEFAULT_REGION": "us-west-2",
                        "AWS_EC2_METADATA_DISABLED": "true", "LOG_LEVEL": "WARNING"})

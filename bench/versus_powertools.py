@@ -1,16 +1,9 @@
-"""The field's standard, for bench.versus: AWS Lambda Powertools' batch processor with its
-idempotency utility, as Powertools' documentation shows them together ("Idempotency: batch
-integration"), doing the seed's CRUD (bench/versus_seed.py) per message.
-
-- `BatchProcessor(event_type=EventType.SQS)` + `process_partial_response`: a message that raises
-  is reported in batchItemFailures, the others are done.
-- `@idempotent_function(data_keyword_argument="record")` with `DynamoDBPersistenceLayer` and
-  `IdempotencyConfig(event_key_jmespath="messageId")`: one idempotency record per message, keyed
-  on the SQS message id, as the documentation's SQS example does. SQS redelivers a message with
-  the same message id; here each request is one SendMessage, so the message id and API
-  Gateway's request id name the same request and either key catches the same duplicates.
-  The record lives in its own table (partition key `id`, TTL on `expiration`), for one hour.
-Importing it creates its clients, as a Lambda cold start does.
+"""bench.versus's Powertools consumer, as Powertools' documentation combines its batch processor
+and idempotency ("Idempotency: batch integration"): `BatchProcessor(EventType.SQS)` +
+`process_partial_response`, the seed's CRUD (bench/versus_seed.py) under `idempotent_function`
+with `DynamoDBPersistenceLayer`, keyed on the SQS message id as its SQS example does, its
+records in their own table (partition key `id`, TTL on `expiration`). Importing it creates its
+clients, as a Lambda cold start does.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""The seed's consumer, for bench.versus: a Lambda handler module as the seed wrote it.
-
-One DynamoDB call per message, one message after the other: `put_item` for a create,
-`update_item` (SET of the given attributes) for an update, `delete_item` for a delete. No
-condition, no version, no outcome record; an exception fails the whole batch (the seed returns
-no batchItemFailures). Importing it creates its client, as a Lambda cold start does.
+"""bench.versus's seed consumer, a Lambda handler module as the seed wrote it: one plain
+put_item/update_item/delete_item per message, in turn; no condition, version or outcome; an
+exception fails the whole batch. Importing it creates its client, as a Lambda cold start does.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ class Request:
 
 
 def workload(items: int, seed: int) -> list[Request]:
+    """Per item a create, 1-3 updates and, for one item in four, a delete; interleaved."""
     rng = random.Random(seed)
     pending: list[deque[dict[str, Any]]] = []
     for number in range(items):
@@ -62,7 +63,8 @@ def expected_items(requests: list[Request]) -> dict[str, dict[str, str] | None]:
 
 
 def deliveries(requests: list[Request], pattern: str, seed: int) -> list[tuple[Request, int]]:
-    """(request, receive count) in delivery order."""
+    """(request, receive count) in delivery order: in order; every message twice, the copy 1-50
+    messages later; or shuffled."""
     rng = random.Random(seed)
     if pattern == "shuffled":
         return [(request, 1) for request in rng.sample(requests, len(requests))]

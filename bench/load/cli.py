@@ -1,4 +1,5 @@
-"""python -m bench.load: POST commands to a stack and measure POST and POST->applied latency.
+"""python -m bench.load: POST commands to a stack and measure POST and POST->applied latency
+(docs/running-locally.md, "The load tool").
 
     .venv/bin/python -m bench.load                       # local pipeline (make run), 10/s, 100
     .venv/bin/python -m bench.load --rate 50 --duration 30
@@ -9,14 +10,8 @@
     .venv/bin/python -m bench.load --allow-remote --ingest-url "$INGEST_URL" \\
         --read-url "$READ_URL" --api-key "$KEY" --sigv4 --rate 20 --duration 60
 
---ingest-url is the base URL of POST /SQSManager (or that full URL); --read-url the base of
-GET /requests/{id}. Locally both are the pipeline's (--url, default http://127.0.0.1:8000), or
-those of a pipeline the tool starts for the run (--pipeline moto|dynamodb-local: `python -m
-devstack` on free loopback ports, stopped after). A URL that is not loopback is refused unless
---allow-remote is given: it is your deployed stack. A run ends when every accepted request has
-an outcome (or --outcome-timeout passed), so it measures the drain too. --sigv4 signs for the
-region in $AWS_DEFAULT_REGION (us-west-2 without it). Prints a summary and writes results.json
-and three PNGs to --out (default build/load/<UTC time>/).
+A URL that is not loopback is refused unless --allow-remote is given: it is your deployed stack.
+--sigv4 signs for the region in $AWS_DEFAULT_REGION (us-west-2 without it).
 """
 
 from __future__ import annotations
@@ -28,23 +23,21 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench import output
 from bench import results as bench_results
 from bench.load.records import LoadConfig, LoadRun, Workload
 from bench.load.report import summarize, summary_text, write_json, write_plots
 from bench.load.runner import run_load
-from bench.output import machine
+from bench.output import PROJECT_DIR, machine, pipeline
 from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO
-from devstack.process import DevstackProcess
 from scripts.sigv4 import Signer
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 MAX_COUNT, MAX_DURATION = 100_000, 1800.0
 P4_RATE = 100.0  # P4 (bench/results.py): POST -> applied at 100/s on DynamoDB Local
 
@@ -63,8 +56,7 @@ def post_url(ingest_url: str) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = output.parser("bench.load", __doc__)
     add = p.add_argument
     add("--url", default="http://127.0.0.1:8000", help="base URL of POSTs and reads")
     add("--ingest-url", help="base URL of POST /SQSManager (default --url)")
@@ -218,14 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         return measure(args, p, out)
     if args.ingest_url or args.read_url:
         p.error("--pipeline starts its own pipeline: no --ingest-url or --read-url")
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as log_dir:
-        pipeline = DevstackProcess(Path(log_dir) / "devstack.log", "--log-level", "WARNING",
-                                   store=args.pipeline, env={
-                                       "LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true"})
-        pipeline.start(timeout=120)  # DynamoDB Local's JVM takes a few seconds
-        try:
-            print(f"pipeline (python -m devstack --store {args.pipeline}): {pipeline.base_url}")
-            args.url = pipeline.base_url
-            return measure(args, p, out)
-        finally:
-            pipeline.stop()
+    with pipeline(args.pipeline) as started:
+        print(f"pipeline (python -m devstack --store {args.pipeline}): {started.base_url}")
+        args.url = started.base_url
+        return measure(args, p, out)

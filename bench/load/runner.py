@@ -5,19 +5,15 @@ is due at i / rate and its latency counts from then, not from when it was actual
 slow server or a busy client cannot hide delays (coordinated omission). In concurrency mode
 (closed loop) each worker sends its next request when the previous one answered.
 
-Outcomes are polled with bounded concurrency and a per-request backoff; POST->applied is the
-time the outcome was first seen, and `resolution` is how long before that it was last seen
-pending (the true moment lies in between). An outcome also says when API Gateway received the
-request (`requestTimeEpoch`) and when the consumer recorded it (`handledAt`): those give
-POST->applied exactly, on the stack's clock (the same as this machine's locally; NTP-synced on
-AWS), however late it was read, so `poll_after` can defer every read until the POSTs are done
-and keep the reads' load off the stack while it is measured.
+Each accepted request's outcome is polled with a backoff, `poll_concurrency` GETs in flight at
+most; `resolution` is how long before it was seen it was last seen pending. The outcome's
+`requestTimeEpoch` and `handledAt` give POST->applied exactly, on the stack's clock, however late
+it was read: so `poll_after` can keep every read off the stack until the POSTs are done.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import json
 import time
@@ -46,43 +42,45 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 class _Poller:
-    """Reads outcomes: a heap of (due time, record), `poll_concurrency` GETs in flight at most."""
+    """Follows accepted requests until their outcome is seen or `outcome_timeout` passed (counted
+    from the POST's answer, or from the end of the POSTs if that is later)."""
 
     def __init__(self, run: LoadRun, session: aiohttp.ClientSession, clock: Callable[[], float],
                  progress: tqdm[Any]) -> None:
         self.run, self.config, self.session = run, run.config, session
         self.clock, self.progress = clock, progress
-        self.heap: list[tuple[float, int, RequestRecord, float]] = []
-        self.sequence = itertools.count()
-        self.posting = True
-        self.polling_since = 0.0  # with poll_after: when the POSTs were done
-        self.in_flight = 0  # GETs under way: their records may come back to the heap
+        self.slots = asyncio.Semaphore(self.config.poll_concurrency)
+        self.posted = asyncio.Event()  # every POST answered
+        self.polling_since = 0.0  # when the POSTs were done
+        self.following: set[asyncio.Task[None]] = set()
 
-    def push(self, record: RequestRecord, due: float, interval: float = POLL_FIRST) -> None:
-        heapq.heappush(self.heap, (due, next(self.sequence), record, interval))
+    def follow(self, record: RequestRecord) -> None:
+        task = asyncio.create_task(self._follow(record))
+        self.following.add(task)
+        task.add_done_callback(self.following.discard)
 
-    async def worker(self) -> None:
-        while self.posting or self.heap or self.in_flight:
-            if not self.heap or (self.config.poll_after and self.posting):
-                await asyncio.sleep(0.02)
-                continue
-            due, _, record, interval = self.heap[0]
-            now = self.clock()
-            if due > now:  # wake up again soon: an earlier entry may be pushed meanwhile
-                await asyncio.sleep(min(due - now, 0.02))
-                continue
-            heapq.heappop(self.heap)
-            assert record.answered is not None
-            if now - max(record.answered, self.polling_since) > self.config.outcome_timeout:
-                self.progress.update(1)  # given up: no outcome
-                continue
-            self.in_flight += 1
-            try:
-                await self._poll(record, interval)
-            finally:
-                self.in_flight -= 1
+    async def done_posting(self) -> None:
+        self.polling_since = self.clock()
+        self.posted.set()
+        await asyncio.gather(*self.following)
 
-    async def _poll(self, record: RequestRecord, interval: float) -> None:
+    async def _follow(self, record: RequestRecord) -> None:
+        assert record.answered is not None
+        interval = POLL_FIRST
+        await asyncio.sleep(POLL_FIRST)
+        if self.config.poll_after:
+            await self.posted.wait()
+        while True:
+            async with self.slots:
+                if (self.clock() - max(record.answered, self.polling_since)
+                        > self.config.outcome_timeout or await self._poll(record)):
+                    break
+            interval = min(interval * POLL_BACKOFF, POLL_MAX_INTERVAL)
+            await asyncio.sleep(interval)
+        self.progress.update(1)  # seen, or given up: no outcome
+
+    async def _poll(self, record: RequestRecord) -> bool:
+        """One GET of the outcome; True once it is applied or rejected."""
         assert record.request_id is not None
         url = f"{self.config.read_url}/requests/{quote(record.request_id, safe='')}"
         headers = self.config.sign(url) if self.config.sign else {}
@@ -93,21 +91,18 @@ class _Poller:
                 status, text = response.status, await response.text()
         except (TimeoutError, aiohttp.ClientError) as error:
             status, text = 0, type(error).__name__
-        seen = self.clock()
         body = _json_object(text)
         if status == 200 and body.get("status") in ("applied", "rejected"):
-            record.outcome, record.outcome_seen = str(body["status"]), seen
+            record.outcome, record.outcome_seen = str(body["status"]), self.clock()
             record.received = self._run_seconds(body.get("requestTimeEpoch"))
             record.handled = self._run_seconds(body.get("handledAt"))
-            self.progress.update(1)
-            return
+            return True
         if status == 404 and body.get("status") == "pending":
             record.last_pending = started
         else:
             key = f"HTTP {status}" if status else text
             self.run.poll_errors[key] = self.run.poll_errors.get(key, 0) + 1
-        interval = min(interval * POLL_BACKOFF, POLL_MAX_INTERVAL)
-        self.push(record, seen + interval, interval)
+        return False
 
     def _run_seconds(self, epoch_ms: Any) -> float | None:
         if not isinstance(epoch_ms, int) or isinstance(epoch_ms, bool):
@@ -167,19 +162,15 @@ async def run_load(config: LoadConfig, workload: Workload) -> LoadRun:
                 record.request_id = request_id
                 if config.poll:
                     outcome_bar.total = (outcome_bar.total or 0) + 1
-                    poller.push(record, record.answered + POLL_FIRST)
+                    poller.follow(record)
 
-        pollers = [asyncio.create_task(poller.worker())
-                   for _ in range(config.poll_concurrency if config.poll else 0)]
         if config.rate is not None:
             await _open_loop(config.rate, next_request, clock)
         else:
             assert config.concurrency is not None
             await _closed_loop(config.concurrency, next_request, clock)
         run.send_seconds = max((r.answered or 0.0) for r in run.records) if run.records else 0.0
-        poller.polling_since = clock()
-        poller.posting = False
-        await asyncio.gather(*pollers)
+        await poller.done_posting()
         run.total_seconds = clock()
     sent_bar.close()
     outcome_bar.close()

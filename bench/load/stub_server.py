@@ -1,10 +1,6 @@
-"""A trivial stand-in for the pipeline, for the load tool's own ceiling (`--self-test` starts it
-in a process of its own, so that it does not share the tool's core).
-
-    python -m bench.load.stub_server    # prints "listening on http://127.0.0.1:<port>"
-
-POST /SQSManager answers 202 {"requestId", "messageId"} at once; GET /requests/{id} answers 404
-pending for the first 100 ms after the POST, then 200 applied.
+"""A trivial stand-in for the pipeline, for the load tool's `--self-test` (in a process of its
+own): POST /SQSManager answers 202 at once; GET /requests/{id} 404 pending for 100 ms, then 200
+applied. It prints "listening on http://127.0.0.1:<port>".
 """
 
 from __future__ import annotations
