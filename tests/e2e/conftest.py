@@ -34,6 +34,11 @@ from tests.waiting import wait_until
 
 # Failed messages come back after this many seconds (infra's 180 s would make tests crawl).
 VISIBILITY_TIMEOUT = 3
+# For the same reason, time is compressed where the consumer waits on purpose: a failed
+# condition waits 1, 2, 4 s for earlier requests (not 2, 4, 8), and a transient failure comes
+# back after a quarter of its pause (chalicelib/retries.py). The pacing itself is tested in
+# tests/functional/test_retry_pacing.py and tests/functional/test_consumer.py.
+COMPRESSED_TIME = {"CONDITION_RETRY_DELAY_SECONDS": "1", "RETRY_DELAY_SCALE": "0.25"}
 
 
 class PipelineProcess(DevstackProcess):
@@ -46,7 +51,8 @@ class PipelineProcess(DevstackProcess):
         # In front of whatever holds the table (moto, or DynamoDB Local), which the process
         # starts on a port it reports as it runs: the proxy learns its target then.
         self.proxy = FaultProxy(None).start()
-        self.env.update({"AWS_ENDPOINT_URL_DYNAMODB": self.proxy.url, **(env or {})})
+        self.env.update({"AWS_ENDPOINT_URL_DYNAMODB": self.proxy.url, **COMPRESSED_TIME,
+                         **(env or {})})
         self.http = requests.Session()
         try:
             self.start(timeout=30)
