@@ -1,7 +1,9 @@
-"""Reliability at volume (docs/reliability.md): R1, accounting under faults; R2, duplicates.
+"""Reliability at volume (docs/reliability.md): R1, accounting under faults; R2, duplicates; R6,
+the change stream under faults (bench/reliability_history.py).
 
     .venv/bin/python -m bench.reliability r1 --requests 10000 --fault-rate 0.1 --crashes 3
     .venv/bin/python -m bench.reliability r2 --requests 10000
+    .venv/bin/python -m bench.reliability r6 --requests 2000 --fault-rate 0.1 --crashes 5
 
 Both start the pipeline as a real process (`python -m devstack --store dynamodb-local`: SQS on
 moto, the table on Amazon's DynamoDB Local, the consumer running a batch's items concurrently),
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.output import machine, table
+from bench.reliability_history import print_r6, run_r6
 from bench.reliability_stack import Pacer, Sent, drain, progress, send_http, stack
 from bench.reliability_workload import (
     GATEWAY_INVALID,
@@ -224,7 +227,7 @@ def print_r2(result: R2Result) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", choices=["r1", "r2"])
+    parser.add_argument("run", choices=["r1", "r2", "r6"])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--fault-rate", type=float, default=0.1, help="R1 (default 0.1)")
     parser.add_argument("--crashes", type=int, default=3, help="R1: about this many (default 3)")
@@ -238,7 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.requests <= 100_000:
         parser.error("--requests must be 1..100,000")
     print(f"machine: {machine()}", flush=True)
-    if args.run == "r1":
+    if args.run == "r6":
+        r6 = run_r6(args.requests, args.fault_rate, args.crashes, args.seed, args.threads,
+                    args.max_backlog, args.drain_timeout, args.log_dir)
+        print_r6(r6)
+        good = r6.holds
+    elif args.run == "r1":
         r1 = run_r1(args.requests, args.fault_rate, args.crashes, args.seed, args.threads,
                     args.max_backlog, args.drain_timeout, args.log_dir)
         print_r1(r1)

@@ -8,7 +8,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ VISIBILITY_TIMEOUT = 3
 class Stack:
     process: DevstackProcess
     proxy: FaultProxy
+    events_proxy: FaultProxy | None = None  # the event source's EventBridge calls (R6)
 
     def sqs(self) -> Any:
         return client("sqs", self.process.endpoint_url)
@@ -49,8 +50,13 @@ class Stack:
 @contextmanager
 def stack(log_dir: Path, name: str, faults: RandomFaults | None = None,
           crash_every: int = 0, pollers: int | None = None,
-          visibility_timeout: int | None = VISIBILITY_TIMEOUT) -> Iterator[Stack]:
-    """visibility_timeout None: the queue's own (infra's), as on AWS."""
+          visibility_timeout: int | None = VISIBILITY_TIMEOUT,
+          events_faults: RandomFaults | None = None, stream_crash_every: int = 0
+          ) -> Iterator[Stack]:
+    """visibility_timeout None: the queue's own (infra's), as on AWS. events_faults: the
+    pipeline's EventBridge calls go through a second proxy: botocore honours
+    AWS_ENDPOINT_URL_EVENTBRIDGE (from the service id, "EventBridge"), and only the event
+    source's publisher calls the bus without an explicit endpoint."""
     args = ["--log-level", "WARNING"]
     if visibility_timeout is not None:
         args += ["--visibility-timeout", str(visibility_timeout)]
@@ -58,18 +64,28 @@ def stack(log_dir: Path, name: str, faults: RandomFaults | None = None,
         args += ["--crash-every", str(crash_every)]
     if pollers is not None:
         args += ["--concurrency", str(pollers)]
+    if stream_crash_every:
+        args += ["--stream-crash-every", str(stream_crash_every)]
     process = DevstackProcess(log_dir / f"{name}.log", *args, store=DYNAMODB_LOCAL,
                               env={"LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true"})
     proxy = FaultProxy(None).start()  # its target's port is known once the process runs
     proxy.random = faults
     process.env["AWS_ENDPOINT_URL_DYNAMODB"] = proxy.url
+    events_proxy = FaultProxy(None).start() if events_faults is not None else None
+    if events_proxy is not None:
+        events_proxy.random = events_faults
+        process.env["AWS_ENDPOINT_URL_EVENTBRIDGE"] = events_proxy.url
     try:
         process.start(timeout=120)
         proxy.forward_to(process.dynamodb_endpoint_url)
-        yield Stack(process, proxy)
+        if events_proxy is not None:
+            events_proxy.forward_to(process.endpoint_url)
+        yield Stack(process, proxy, events_proxy)
     finally:
         process.stop()
-        proxy.stop()
+        for started in (proxy, events_proxy):
+            if started is not None:
+                started.stop()
 
 
 class Pacer:
@@ -155,3 +171,22 @@ def drain(sqs: Any, queue_url: str, timeout: float) -> float:
             return time.monotonic() - started
         time.sleep(1.0)
     raise TimeoutError(f"the queue was not drained in {timeout} s")
+
+
+
+def settle(sqs: Any, queue_url: str, check: Callable[[], tuple[bool, int]], timeout: float,
+           quiet_checks: int = 10) -> float:
+    """Wait until a queue is empty and `check()` says (complete, stored so far) complete, or
+    stored stays the same for `quiet_checks` checks a second apart: longer than the stream
+    poller's longest pause between retries (5 s), so nothing is still on its way."""
+    started = time.monotonic()
+    quiet, last = 0, -1
+    while time.monotonic() - started < timeout:
+        complete, stored = check()
+        if queue_depth(sqs, queue_url) == 0:
+            quiet = quiet + 1 if stored == last else 0
+            if complete or quiet >= quiet_checks:
+                return time.monotonic() - started
+        last = stored
+        time.sleep(1.0)
+    raise TimeoutError(f"the history did not settle in {timeout} s")

@@ -77,6 +77,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--crash-every", type=int, default=0, metavar="N",
                         help="test hook: every Nth invocation dies mid-batch, as a Lambda "
                              "whose process dies (part handled, nothing deleted)")
+    parser.add_argument("--stream-crash-every", type=int, default=0, metavar="N",
+                        help="test hook: every Nth invocation of publish_changes dies after "
+                             "publishing part of its batch (the batch is retried)")
     parser.add_argument("--ready-fd", type=int, default=None, metavar="FD",
                         help="for a parent process: once running, write one JSON line of the "
                              "URLs it serves on (the ports it got) to this inherited descriptor")
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             args.ingest_auth or "")) if args.auth else None,
         start_poller=not args.no_consumer, queue_type="fifo" if args.fifo else "standard",
         concurrency=args.concurrency, crash_every=args.crash_every,
+        stream_crash_every=args.stream_crash_every,
         event_source=args.event_source, log_level=args.log_level)
     try:
         pipeline.start()

@@ -76,6 +76,7 @@ class EventSourceSpec:
     honour_batch_item_failures: bool = True
     visibility_timeout: int | None = None
     crash_every: int = 0
+    stream_crash_every: int = 0  # test hook: StreamPoller's mid-batch crashes
     # The change path (devstack/changes.py); no stream ARN: not run.
     stream_arn: str = ""
     dynamodb_endpoint_url: str | None = None
@@ -127,9 +128,11 @@ def make_change_pollers(spec: EventSourceSpec, app_module: ModuleType
         return []
     streams = client("dynamodbstreams", spec.dynamodb_endpoint_url or spec.endpoint_url)
     return [
-        StreamPoller(streams, spec.stream_arn, app_module.publish_changes, region()),
+        StreamPoller(streams, spec.stream_arn, app_module.publish_changes, region(),
+                     crash_every=spec.stream_crash_every),
         SqsPoller(client("sqs", spec.endpoint_url), spec.history_queue_url,
                   spec.history_queue_arn, app_module.record_history, region(),
+                  visibility_timeout=spec.visibility_timeout,
                   function_name="record_history", function_timeout=30.0,
                   max_receive_count=spec.history_max_receive_count, name="history-poller"),
     ]

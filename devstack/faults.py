@@ -9,7 +9,9 @@ everything else is forwarded untouched, after `latency_ms` (0 unless set: a slow
 same for every request) and counted by operation (`calls`, from X-Amz-Target). Or, in the random
 mode, each DynamoDB request fails with probability `rate` (a seeded RNG), with a kind drawn from
 `kinds` (throttling and 500s by default; `500-after` forwards the request first, so the write
-happens and its caller sees a 500 anyway, as when DynamoDB's answer is lost). Point only the
+happens and its caller sees a 500 anyway, as when DynamoDB's answer is lost). EventBridge calls
+(X-Amz-Target AWSEvents.*) get EventBridge's errors instead, and `entries` fails some entries of a
+PutEvents call and forwards the others (devstack/eventbridge_faults.py). Point only the
 consumer at it, e.g.
 `AWS_ENDPOINT_URL_DYNAMODB=<proxy url>` (botocore honours service-specific endpoint variables),
 so the code under test runs unchanged and sees the same errors AWS would send. `down = True`
@@ -38,6 +40,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from devstack import eventbridge_faults as eventbridge
+
 LOG = logging.getLogger("devstack.faults")
 
 THROTTLE = "throttle"
@@ -47,7 +51,9 @@ INVALID = "invalid"
 INVALID_ACTION = "invalid-action"
 # A 500 after the request reached the store: the write happened, the caller thinks it failed.
 SERVER_ERROR_AFTER = "500-after"
-KINDS = (THROTTLE, SERVER_ERROR, CONFLICT, INVALID, INVALID_ACTION, SERVER_ERROR_AFTER)
+# PutEvents only: some entries fail (FailedEntryCount), the others are put.
+ENTRIES = "entries"
+KINDS = (THROTTLE, SERVER_ERROR, CONFLICT, INVALID, INVALID_ACTION, SERVER_ERROR_AFTER, ENTRIES)
 # What the random mode injects by default: what DynamoDB says when "try again later" is right.
 TRANSIENT_KINDS = (THROTTLE, SERVER_ERROR, SERVER_ERROR_AFTER)
 
@@ -107,6 +113,7 @@ class RandomFaults:
     operation: str | None = None
     seen: int = 0
     injected: dict[str, int] = field(default_factory=dict)
+    failed_entries: int = 0  # PutEvents entries failed by `entries` faults
 
     def __post_init__(self) -> None:
         if not 0 <= self.rate <= 1:
@@ -126,6 +133,15 @@ class RandomFaults:
         kind = self._rng.choice(self.kinds)
         self.injected[kind] = self.injected.get(kind, 0) + 1
         return kind
+
+    def entries_to_fail(self, count: int) -> dict[int, int]:
+        """Which of a PutEvents call's entries fail (each with even odds, at least one), each
+        with an index into eventbridge.ENTRY_ERRORS (the caller locks)."""
+        failing = {i: self._rng.randrange(2) for i in range(count) if self._rng.random() < 0.5}
+        if count and not failing:
+            failing = {self._rng.randrange(count): 0}
+        self.failed_entries += len(failing)
+        return failing
 
     @property
     def total_injected(self) -> int:
@@ -232,6 +248,9 @@ class FaultProxy:
                             time.sleep(proxy.latency_ms / 1000)
                         self._forward(body)
                         return
+                    if fault.kind == ENTRIES and eventbridge.entry_count(body):
+                        self._fail_entries(body, fault)
+                        return
                     if fault.kind == SERVER_ERROR_AFTER:
                         self._forward(body, answer=False)
                     self._inject(fault)
@@ -241,8 +260,15 @@ class FaultProxy:
                     self.close_connection = True
 
             def _inject(self, fault: Fault) -> None:
-                status, error_type, message = _ANSWERS[fault.kind]
-                answer: dict[str, Any] = {"__type": _DDB + error_type, "message": message}
+                content_type = "application/x-amz-json-1.0"
+                if eventbridge.is_eventbridge(self.headers.get("x-amz-target", "")):
+                    status, error_type, message = eventbridge.WHOLE_CALL_ANSWERS.get(
+                        fault.kind, eventbridge.WHOLE_CALL_ANSWERS[SERVER_ERROR])
+                    answer: dict[str, Any] = {"__type": error_type, "message": message}
+                    content_type = eventbridge.CONTENT_TYPE
+                else:
+                    status, error_type, message = _ANSWERS[fault.kind]
+                    answer = {"__type": _DDB + error_type, "message": message}
                 if fault.kind in _CANCELLATION_REASONS:
                     answer["CancellationReasons"] = _CANCELLATION_REASONS[fault.kind]
                 payload = json.dumps(answer).encode()
@@ -251,38 +277,64 @@ class FaultProxy:
                         "injected %s (%d/%s) for marker %r", error_type, fault.injected,
                         fault.times if fault.times is not None else "always", fault.marker)
                 self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Type", content_type)
                 self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
                 self.send_header("x-amzn-ErrorType", error_type)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def _fail_entries(self, body: bytes, fault: Fault) -> None:
+                """PutEvents: some entries fail, the others go to the bus (one answer)."""
+                count = eventbridge.entry_count(body)
+                with proxy._lock:
+                    failing = (proxy.random.entries_to_fail(count)
+                               if proxy.random is not None and not fault.marker
+                               else dict.fromkeys(range(count), 0))
+                forwarded = None
+                if len(failing) < count:
+                    # A changed body: its signature no longer matches (moto does not check).
+                    status, headers, payload = self._exchange(
+                        eventbridge.without_entries(body, set(failing)))
+                    if status != 200:
+                        self._reply(status, headers, payload)
+                        return
+                    forwarded = payload
+                self._reply(200, [("Content-Type", eventbridge.CONTENT_TYPE)],
+                            eventbridge.merged_answer(count, failing, forwarded))
+
             def _forward(self, body: bytes, answer: bool = True) -> None:
+                status, headers, payload = self._exchange(body)
+                if answer:
+                    self._reply(status, headers, payload)
+
+            def _exchange(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
                 if not proxy._target_known.wait(TARGET_WAIT_SECONDS):
-                    self.send_error(502, "the fault proxy was never given its target")
-                    return
+                    return 502, [], b"the fault proxy was never given its target"
                 connection = http.client.HTTPConnection(proxy.target.hostname or "127.0.0.1",
                                                         proxy.target.port or 80, timeout=60)
                 try:
                     # Headers (Host included) go through unchanged: the signature stays valid.
-                    connection.request(self.command, self.path, body=body,
-                                       headers=dict(self.headers.items()))
+                    headers = {k: v for k, v in self.headers.items()
+                               if k.lower() != "content-length"}
+                    headers["Content-Length"] = str(len(body))
+                    connection.request(self.command, self.path, body=body, headers=headers)
                     response = connection.getresponse()
                     payload = response.read()
                     proxy._count(self.headers.get("x-amz-target", ""))
-                    if not answer:
-                        return
-                    self.send_response(response.status)
-                    for name, value in response.getheaders():
-                        if name.lower() not in ("content-length", "transfer-encoding",
-                                                "connection", "date", "server"):
-                            self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    return response.status, response.getheaders(), payload
                 finally:
                     connection.close()
+
+            def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "transfer-encoding",
+                                            "connection", "date", "server"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 

@@ -92,7 +92,7 @@ class Pipeline:
                  start_poller: bool = True, store: str = MOTO, dynamodb_port: int = 0,
                  dynamodb_endpoint_url: str | None = None, auth: LocalAuth | None = None,
                  queue_type: str = "standard", concurrency: int | None = None,
-                 crash_every: int = 0, event_source: str = THREAD,
+                 crash_every: int = 0, stream_crash_every: int = 0, event_source: str = THREAD,
                  log_level: str = "INFO") -> None:
         if store not in STORES:
             raise ValueError(f"store must be one of {', '.join(STORES)}, not {store!r}")
@@ -122,6 +122,7 @@ class Pipeline:
         self.auth = auth  # API key and SigV4 required, as on AWS (devstack/auth.py)
         self.requested_concurrency = concurrency  # None: DEFAULT_POLLER_CONCURRENCY off moto
         self.crash_every = crash_every  # test hook: SqsPoller's mid-batch crashes
+        self.stream_crash_every = stream_crash_every  # and StreamPoller's
         self.event_source = event_source
         self.log_level = log_level  # the event source process's
         self.emulator: MotoServer | None = None
@@ -220,6 +221,7 @@ class Pipeline:
                                        self.requested_concurrency),
             honour_batch_item_failures=self.honour_batch_item_failures,
             visibility_timeout=self.visibility_timeout, crash_every=self.crash_every,
+            stream_crash_every=self.stream_crash_every,
             stream_arn=self.changes.stream_arn, dynamodb_endpoint_url=self.dynamodb_endpoint_url,
             history_queue_url=self.changes.history_queue_url,
             history_queue_arn=self.changes.history_queue_arn,

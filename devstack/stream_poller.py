@@ -10,12 +10,17 @@ skipped: Lambda's default too (no retry cap, records kept until they age out of 
 GetRecords gives what Lambda passes on but `eventSourceARN`, and boto3 turns
 ApproximateCreationDateTime into a datetime: Lambda hands the function a number of seconds
 (and Chalice's DynamoDBRecord requires both).
+
+A test hook, `crash_every=N`: every Nth invocation (of at least two records) dies mid-batch: the
+handler publishes the batch's first 1 to n-1 records, then the invocation fails, and the whole
+batch is retried, as Lambda retries a batch whose function crashed (its checkpoint did not move).
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,7 +68,7 @@ class StreamPoller(PollingThread):
     def __init__(self, streams: Any, stream_arn: str, handler: Handler, region: str,
                  batch_size: int = 100, function_name: str = "publish_changes",
                  function_timeout: float = 60.0, poll_interval: float = 0.1,
-                 name: str = "stream-poller") -> None:
+                 name: str = "stream-poller", crash_every: int = 0) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
         self.handler = handler
@@ -74,6 +79,8 @@ class StreamPoller(PollingThread):
         self.poll_interval = poll_interval
         self.shards: dict[str, ShardReader] = {}
         self.invocations = 0
+        self.crash_every, self.crashes = crash_every, 0
+        self._crash_rng = random.Random(crash_every)
         super().__init__(name)
 
     def _run(self) -> None:
@@ -176,6 +183,17 @@ class StreamPoller(PollingThread):
         self.invocations += 1
         context = LocalLambdaContext(self.function_name, self.function_timeout, self.region,
                                      self.stream_arn.split(":")[4])
+        if self.crash_every and len(batch) > 1 and (
+                self.invocations // self.crash_every > self.crashes):
+            self.crashes += 1
+            done = self._crash_rng.randint(1, len(batch) - 1)
+            try:
+                self.handler({"Records": batch[:done]}, context)
+            except Exception as error:
+                LOG.debug("crashing invocation raised: %s", error)
+            LOG.warning("stream crash #%d (test hook): %s died after %d of %d records; the "
+                        "batch is retried", self.crashes, self.function_name, done, len(batch))
+            return 0
         try:
             result = self.handler({"Records": batch}, context)
         except Exception as error:

@@ -1,4 +1,4 @@
-"""R1 and R2 of the reliability issue, CI-sized: the same runs as `python -m bench.reliability`
+"""R1, R2 and R6 of the reliability issue, CI-sized: the same runs as `python -m bench.reliability`
 (docs/reliability.md has the full-size figures), on the pipeline process with DynamoDB Local."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.reliability import run_r1, run_r2
+from bench.reliability_history import run_r6
 from tests.stores import skip_unless_dynamodb_local_runs
 
 pytestmark = pytest.mark.e2e
@@ -35,3 +36,19 @@ def test_r2_every_message_twice_leaves_the_table_of_a_single_delivery() -> None:
     result = run_r2(60, seed=5)
     assert result.outcomes_compared >= result.messages > 0 and result.items_compared > 0
     assert result.items_differing == [] and result.outcomes_differing == []
+
+
+def test_r6_the_history_equals_the_applied_versions_under_faults_and_stream_crashes() -> None:
+    skip_unless_dynamodb_local_runs()
+    # No conditional writes: a failed condition waits for earlier requests (seconds of drain).
+    # Seeded: the 6th DynamoDB call and the 5th PutEvents call fail, so faults are certain.
+    result = run_r6(150, fault_rate=0.1, crashes=3, seed=3, max_backlog=50, conditional_share=0)
+    history = result.history
+    assert result.dynamodb_faults.total_injected > 0 and result.events_faults.total_injected > 0
+    assert result.stream_crashes > 0
+    assert len(result.sent.accepted) == 150 and result.main.applied > 0
+    assert history.applied_writes == result.main.applied
+    assert history.history_entries + history.tombstone_deletes == history.applied_writes
+    assert history.missing == history.twice == history.unknown == 0, history.examples
+    assert history.chain_breaks == history.version_not_applied_writes == 0, history.examples
+    assert result.history_dlq == 0 and result.holds

@@ -1,0 +1,215 @@
+"""R6 (bench/reliability.py): the change stream under faults. The R1 pipeline, its DynamoDB calls
+through the fault proxy, its EventBridge calls through a second one (PutEvents: whole calls and
+single entries fail), and `publish_changes` dying mid-batch every Nth invocation; writes over a
+few hundred items sent to the gateway. Once the queue is drained and the history settled: does
+each item's history equal its applied versions?
+
+Every applied write gives the item its next version (R1 checks `version` = applied writes) and
+exactly one change event, except a delete of an item already deleted or never created (nothing
+a reader sees changes: no event). So, walking an item's versions 1..V (V its stored version,
+tombstones included), each version has one history entry, or it is a tombstone-to-tombstone
+delete: nothing visible before it nor after it. Any other version without an entry is
+`missing`; an applied request under two versions is `twice`; an entry naming no applied write of
+the item, or past V, is `unknown`. The history's images must also chain: each entry's `old` is
+the previous version's `new`, and the last `new` is the item as stored (`chain breaks`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.output import table
+from bench.reliability_stack import Pacer, Sent, drain, progress, send_http, settle, stack
+from bench.reliability_workload import (
+    Accounting,
+    Snapshot,
+    account,
+    peek_queue,
+    read_table,
+    workload,
+)
+from chalicelib.attributes import loads
+from chalicelib.reads import public_item
+from devstack.changes import ChangeNames
+from devstack.faults import ENTRIES, SERVER_ERROR, SERVER_ERROR_AFTER, THROTTLE, RandomFaults
+from devstack.resources import DEFAULT_TABLE
+
+WRITES_PER_ITEM = 8  # 2,000 writes over 250 items
+
+History = dict[str, dict[int, dict[str, Any]]]  # item id -> version -> change event
+
+
+def read_history(dynamodb: Any, table: str) -> History:
+    history: History = {}
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    for _ in range(100_000):  # bounded pages
+        response = dynamodb.scan(**request)
+        for raw in response.get("Items", []):
+            history.setdefault(raw["id"]["S"], {})[int(raw["version"]["N"])] = loads(
+                raw["event"]["S"])
+        if "LastEvaluatedKey" not in response:
+            return history
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return history
+
+
+@dataclass
+class HistoryAccounting:
+    items: int = 0
+    applied_writes: int = 0
+    history_entries: int = 0
+    tombstone_deletes: int = 0  # versions with rightly no entry
+    missing: int = 0
+    twice: int = 0
+    unknown: int = 0
+    chain_breaks: int = 0
+    version_not_applied_writes: int = 0  # R1's check: stored version != applied writes
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def holds(self) -> bool:
+        return (self.missing == self.twice == self.unknown == self.chain_breaks
+                == self.version_not_applied_writes == 0)
+
+    def rows(self) -> list[tuple[str, int]]:
+        return [(name.replace("_", " "), value) for name, value in vars(self).items()
+                if isinstance(value, int)]
+
+    def note(self, text: str) -> None:
+        if len(self.examples) < 10:
+            self.examples.append(text[:300])
+
+
+def account_history(snapshot: Snapshot, history: History) -> HistoryAccounting:
+    result = HistoryAccounting()
+    applied: dict[str, set[str]] = {}
+    for request_id, outcome in snapshot.outcomes.items():
+        if outcome["status"] == "applied" and outcome.get("operation") != "read":
+            applied.setdefault(str(outcome["id"]), set()).add(request_id)
+    for item_id in sorted(set(applied) | set(snapshot.items) | set(history)):
+        result.items += 1
+        writes, entries = applied.get(item_id, set()), history.get(item_id, {})
+        record = snapshot.items.get(item_id)
+        stored = int(record["version"]) if record else 0
+        final = public_item(record) if record and not record.get("deleted") else None
+        result.applied_writes += len(writes)
+        result.history_entries += len(entries)
+        if stored != len(writes):
+            result.version_not_applied_writes += 1
+            result.note(f"{item_id}: version {stored}, {len(writes)} applied writes")
+        named = Counter(str(e.get("requestId")) for e in entries.values())
+        result.twice += sum(n - 1 for n in named.values() if n > 1)
+        strays = [v for v, e in entries.items() if v > stored or e.get("requestId") not in writes]
+        result.unknown += len(strays)
+        if strays:
+            result.note(f"{item_id}: entries {strays} name no applied write")
+        state: dict[str, Any] | None = None  # the item as readers saw it after each version
+        for version in range(1, stored + 1):
+            if version in entries:
+                if entries[version]["old"] != state:
+                    result.chain_breaks += 1
+                    result.note(f"{item_id} v{version}: old {entries[version]['old']}, "
+                                f"before it {state}")
+                state = entries[version]["new"]
+                continue
+            later = [v for v in entries if v > version]
+            after = entries[min(later)]["old"] if later else final
+            if state is None and after is None:
+                result.tombstone_deletes += 1
+            else:
+                result.missing += 1
+                result.note(f"{item_id} v{version}: no history entry")
+                state = after  # one lost entry, not also a chain break
+        if state != final:
+            result.chain_breaks += 1
+            result.note(f"{item_id}: stored {final}, last history image {state}")
+    return result
+
+
+@dataclass
+class R6Result:
+    writes: int
+    sent: Sent
+    dynamodb_faults: RandomFaults
+    events_faults: RandomFaults
+    stream_crashes: int
+    publish_failures: int  # invocations that reported a record not published (partial batch)
+    main: Accounting
+    history: HistoryAccounting
+    history_dlq: int
+    seconds: dict[str, float]
+
+    @property
+    def holds(self) -> bool:
+        return (self.history.holds and self.history_dlq == 0 and self.main.lost == 0
+                and self.main.dlq_only == 0)
+
+
+def run_r6(count: int, fault_rate: float, crashes: int, seed: int, threads: int = 4,
+           max_backlog: int = 200, drain_timeout: float = 1800.0,
+           log_dir: Path | None = None, conditional_share: float = 0.2) -> R6Result:
+    # Writes only (3% the consumer rejects); creates and expectedVersion on conditional items.
+    work = workload(count, max(5, count // WRITES_PER_ITEM), seed, prefix="chg-",
+                    conditional_share=conditional_share, gateway_invalid=0, reads=0)
+    # About `crashes` crashes: the stream poller takes a batch about every 4 writes.
+    crash_every = max(2, count // (4 * max(1, crashes))) if crashes else 0
+    dynamodb_faults = RandomFaults(fault_rate, seed)
+    events_faults = RandomFaults(fault_rate, seed + 1, (THROTTLE, SERVER_ERROR,
+                                                        SERVER_ERROR_AFTER, ENTRIES), "PutEvents")
+    names = ChangeNames(DEFAULT_TABLE)
+    with tempfile.TemporaryDirectory(prefix="reliability-") as tmp, \
+            stack(log_dir or Path(tmp), "r6", dynamodb_faults, events_faults=events_faults,
+                  stream_crash_every=crash_every) as target:
+        sqs, dynamodb = target.sqs(), target.dynamodb()
+        queue_url, dlq_url = target.queue_urls()
+        history_url = sqs.get_queue_url(QueueName=names.history_queue)["QueueUrl"]
+        history_dlq_url = sqs.get_queue_url(QueueName=names.history_dlq)["QueueUrl"]
+        started = time.monotonic()
+        sent = send_http(target, work, threads, Pacer(sqs, queue_url, max_backlog))
+        seconds = {"send": time.monotonic() - started}
+        progress(f"sent {count} in {seconds['send']:.0f} s; draining, then the history")
+        seconds["drain"] = drain(sqs, queue_url, drain_timeout)
+
+        def check() -> tuple[bool, int]:
+            found = account_history(read_table(dynamodb, DEFAULT_TABLE),
+                                    read_history(dynamodb, names.history_table))
+            return found.missing == found.chain_breaks == 0, found.history_entries
+
+        seconds["history settled"] = settle(sqs, history_url, check, drain_timeout)
+        snapshot = read_table(dynamodb, DEFAULT_TABLE)
+        return R6Result(
+            count, sent, dynamodb_faults, events_faults, target.log_count("stream crash #"),
+            target.log_count("publish_changes reported a failure"),
+            account(sent.accepted, snapshot, peek_queue(sqs, dlq_url)),
+            account_history(snapshot, read_history(dynamodb, names.history_table)),
+            len(peek_queue(sqs, history_dlq_url)), seconds)
+
+
+def print_r6(result: R6Result) -> None:
+    print(f"\n## R6: {result.writes:,} writes, fault rate {result.dynamodb_faults.rate}, "
+          f"seeds {result.dynamodb_faults.seed} / {result.events_faults.seed}\n")
+    faults = [(f"{name} calls through the fault proxy", f.seen, f) for name, f in
+              (("DynamoDB", result.dynamodb_faults), ("PutEvents", result.events_faults))]
+    rows: list[list[Any]] = [["writes sent", result.writes],
+                             ["accepted (202)", len(result.sent.accepted)],
+                             ["applied / rejected", f"{result.main.applied} / "
+                                                    f"{result.main.rejected}"],
+                             ["lost / in the DLQ only", f"{result.main.lost} / "
+                                                        f"{result.main.dlq_only}"]]
+    for label, seen, f in faults:
+        rows += [[label, seen], ["  faults injected", f.total_injected],
+                 *[[f"    {kind}", n] for kind, n in sorted(f.injected.items())]]
+    rows += [["  PutEvents entries failed one by one", result.events_faults.failed_entries],
+             ["stream handler crashes mid-batch", result.stream_crashes],
+             ["stream batches handed back (partial batch response)", result.publish_failures],
+             *[[name, value] for name, value in result.history.rows()],
+             ["in the history DLQ", result.history_dlq]]
+    print(table(["what", "count"], rows))
+    for text in result.history.examples:
+        print(f"  {text}")
+    print("\nseconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
