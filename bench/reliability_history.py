@@ -195,12 +195,11 @@ def print_r6(result: R6Result) -> None:
           f"seeds {result.dynamodb_faults.seed} / {result.events_faults.seed}\n")
     faults = [(f"{name} calls through the fault proxy", f.seen, f) for name, f in
               (("DynamoDB", result.dynamodb_faults), ("PutEvents", result.events_faults))]
+    main = result.main
     rows: list[list[Any]] = [["writes sent", result.writes],
                              ["accepted (202)", len(result.sent.accepted)],
-                             ["applied / rejected", f"{result.main.applied} / "
-                                                    f"{result.main.rejected}"],
-                             ["lost / in the DLQ only", f"{result.main.lost} / "
-                                                        f"{result.main.dlq_only}"]]
+                             ["applied / rejected", f"{main.applied:,} / {main.rejected:,}"],
+                             ["lost / in the DLQ only", f"{main.lost:,} / {main.dlq_only:,}"]]
     for label, seen, f in faults:
         rows += [[label, seen], ["  faults injected", f.total_injected],
                  *[[f"    {kind}", n] for kind, n in sorted(f.injected.items())]]
