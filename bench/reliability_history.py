@@ -152,10 +152,10 @@ class R6Result:
 
 def run_r6(count: int, fault_rate: float, crashes: int, seed: int, threads: int = 4,
            max_backlog: int = 200, drain_timeout: float = 1800.0,
-           log_dir: Path | None = None, conditional_share: float = 0.2) -> R6Result:
-    # Writes only (3% the consumer rejects); creates and expectedVersion on conditional items.
+           log_dir: Path | None = None) -> R6Result:
+    # Writes only (3% the consumer rejects); creates and expectedVersion on 20% of the items.
     work = workload(count, max(5, count // WRITES_PER_ITEM), seed, prefix="chg-",
-                    conditional_share=conditional_share, gateway_invalid=0, reads=0)
+                    gateway_invalid=0, reads=0)
     # About `crashes` crashes: the stream poller takes a batch about every 4 writes.
     crash_every = max(2, count // (4 * max(1, crashes))) if crashes else 0
     dynamodb_faults = RandomFaults(fault_rate, seed)

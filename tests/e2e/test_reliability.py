@@ -38,11 +38,15 @@ def test_r2_every_message_twice_leaves_the_table_of_a_single_delivery() -> None:
     assert result.items_differing == [] and result.outcomes_differing == []
 
 
-def test_r6_the_history_equals_the_applied_versions_under_faults_and_stream_crashes() -> None:
+def test_r6_the_history_equals_the_applied_versions_under_faults_and_stream_crashes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     skip_unless_dynamodb_local_runs()
-    # No conditional writes: a failed condition waits for earlier requests (seconds of drain).
+    # The pipeline inherits these: a failed condition (an update before its create) is rejected
+    # after 1 + 2 s instead of 2 + 4 + 8 s of waiting for earlier requests.
+    monkeypatch.setenv("IN_ORDER_WINDOW_SECONDS", "3")
+    monkeypatch.setenv("CONDITION_RETRY_DELAY_SECONDS", "1")
     # Seeded: the 6th DynamoDB call and the 5th PutEvents call fail, so faults are certain.
-    result = run_r6(150, fault_rate=0.1, crashes=3, seed=3, max_backlog=50, conditional_share=0)
+    result = run_r6(150, fault_rate=0.1, crashes=3, seed=3, max_backlog=50)
     history = result.history
     assert result.dynamodb_faults.total_injected > 0 and result.events_faults.total_injected > 0
     assert result.stream_crashes > 0
