@@ -7,8 +7,11 @@ history keys in it (`history#<id>#<version>`) could be listed only by a Scan. A 
 also keeps its retention (TTL on `expiresAt`), its capacity and its permissions apart: the
 history consumer writes only here, and the table's stream never sees history.
 
-A change is stored with a conditional put (`attribute_not_exists`): a redelivered or republished
-event (the bus and SQS deliver at least once) is stored once. The event is kept as its JSON
+A batch's changes are stored with BatchWriteItem, one call for up to 25: a redelivered or
+republished event (the bus and SQS deliver at least once) has the same (id, version) and the same
+content, so writing it again replaces it with itself and the history lists it once. (A conditional
+PutItem per event cost a round trip each: the history fell behind at 100 writes/s,
+docs/consumers.md.) The event is kept as its JSON
 text: exact numbers, and no extra nesting level around an item that may already use DynamoDB's
 32. A history item stays within 400 KB: the bus carries at most about 200 KB of detail
 (publish.py).
@@ -25,7 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.attributes import dumps, loads
-from chalicelib.dynamodb import call, error_code, table_key
+from chalicelib.dynamodb import call, table_key
 from chalicelib.errors import (
     BatchRetryError,
     InvalidCommandError,
@@ -40,39 +43,55 @@ from chalicelib.sqs import SqsQueue
 logger = get_logger("sqs_manager.history")
 
 BAD_CURSOR = "cursor is not one this API returned"
+HistoryKey = tuple[str, str]  # (id, version) as the history item's key holds them
 COMPACT = (",", ":")
+# BatchWriteItem takes at most 25 puts a call, with distinct keys (BatchWriteItem, DynamoDB API
+# Reference); the unprocessed ones are sent again with a backoff, as AWS advises.
+MAX_BATCH_WRITE, WRITE_ATTEMPTS, RETRY_DELAY_SECONDS = 25, 3, 0.05
 
 
 class HistoryStore:
     def __init__(self, client: Any, table: str, retention_seconds: int,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
         self.table = table
         self.retention_seconds = retention_seconds
         self.clock = clock
+        self.sleep = sleep
 
-    def record(self, event: dict[str, Any]) -> bool:
-        """Store one change event; False if its (id, version) was already stored."""
+    def item_of(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The history item of one change event (refused if it is not one)."""
         item_id, version = event.get("id"), event.get("version")
         if not isinstance(item_id, str) or not isinstance(version, int) or isinstance(
                 version, bool):
             raise InvalidCommandError(f"not a change event: id {item_id!r}, "
                                       f"version {version!r}")
-        try:
-            call(self.client.put_item, TableName=self.table, Item={
-                "id": {"S": item_id}, "version": {"N": str(version)},
+        return {"id": {"S": item_id}, "version": {"N": str(version)},
                 "change": {"S": str(event.get("change"))},
                 "event": {"S": dumps(event, COMPACT)},
                 # When this consumer stored it (ms): for latency, never shown by the API.
                 "recordedAt": {"N": str(int(self.clock() * 1000))},
-                "expiresAt": {"N": str(int(self.clock()) + self.retention_seconds)},
-            }, ConditionExpression="attribute_not_exists(#v)",
-                ExpressionAttributeNames={"#v": "version"})
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+                "expiresAt": {"N": str(int(self.clock()) + self.retention_seconds)}}
+
+    def write(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store history items (distinct keys) in calls of at most 25; what DynamoDB left
+        unprocessed after the retries (throttling) is returned, to be retried by SQS."""
+        pending = items
+        for attempt in range(WRITE_ATTEMPTS):
+            if not pending:
+                break
+            if attempt:
+                self.sleep(RETRY_DELAY_SECONDS * 2 ** attempt)
+            left: list[dict[str, Any]] = []
+            for start in range(0, len(pending), MAX_BATCH_WRITE):
+                response = call(self.client.batch_write_item, RequestItems={self.table: [
+                    {"PutRequest": {"Item": item}}
+                    for item in pending[start:start + MAX_BATCH_WRITE]]})
+                left.extend(request["PutRequest"]["Item"] for request in
+                            response.get("UnprocessedItems", {}).get(self.table, []))
+            pending = left
+        return pending
 
     def page(self, item_id: str, limit: str | int | None = None,
              cursor: str | None = None) -> dict[str, Any]:
@@ -144,18 +163,54 @@ class HistoryConsumer:
 
     def process(self, records: list[SqsRecord]) -> dict[str, Any]:
         failed: list[str] = []
-        stored = 0
+        # One item per (id, version): duplicates in a batch are the same change.
+        by_key: dict[HistoryKey, tuple[dict[str, Any], list[str]]] = {}
         for record in records:
             try:
-                stored += self.history.record(event_of_message(record["body"]))
-            except (SqsManagerError, ClientError) as error:
-                logger.error("history message not stored: retried by SQS", extra={
-                    "messageId": record["messageId"], "error": f"{type(error).__name__}: "
-                                                              f"{error}"})
+                item = self.history.item_of(event_of_message(record["body"]))
+            except SqsManagerError as error:
+                self._not_stored(record["messageId"], error)
                 failed.append(record["messageId"])
-        logger.info("history batch", extra={"messages": len(records), "stored": stored,
+                continue
+            by_key.setdefault(key_of(item), (item, []))[1].append(record["messageId"])
+        failures: dict[HistoryKey, Exception | str] = {}
+        self._store([item for item, _ in by_key.values()], failures)
+        for key, why in failures.items():
+            for message_id in by_key[key][1]:
+                self._not_stored(message_id, why)
+                failed.append(message_id)
+        logger.info("history batch", extra={"messages": len(records),
+                                            "stored": len(records) - len(failed),
                                             "failed": len(failed)})
         if failed and not self.report_batch_item_failures:
             self.queue.delete_succeeded(records, set(failed))
             raise BatchRetryError(f"{len(failed)} history message(s) handed back to SQS")
         return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+    def _store(self, items: list[dict[str, Any]],
+               failures: dict[HistoryKey, Exception | str]) -> None:
+        """Write the items; note in `failures` why those not stored were not."""
+        try:
+            left = self.history.write(items)
+        except SqsManagerError as error:  # DynamoDB unavailable or throttling: all retried
+            failures.update((key_of(item), error) for item in items)
+            return
+        except ClientError as error:
+            if len(items) > 1:  # refused: each alone, so that only the one refused fails
+                for item in items:
+                    self._store([item], failures)
+                return
+            failures[key_of(items[0])] = error
+            return
+        failures.update((key_of(item), "left unprocessed by DynamoDB (throttled)")
+                        for item in left)
+
+    @staticmethod
+    def _not_stored(message_id: str, why: Exception | str) -> None:
+        reason = f"{type(why).__name__}: {why}" if isinstance(why, Exception) else why
+        logger.error("history message not stored: retried by SQS",
+                     extra={"messageId": message_id, "error": reason})
+
+
+def key_of(item: dict[str, Any]) -> HistoryKey:
+    return item["id"]["S"], item["version"]["N"]

@@ -40,9 +40,15 @@ from devstack.guard import parent_closed
 from devstack.infra import PROJECT_DIR
 from devstack.poller import SqsPoller, sqs_event_config
 from devstack.resources import client, region
-from devstack.stream_poller import StreamPoller
+from devstack.stream_poller import StreamPoller, stream_event_config
 
 LOG = logging.getLogger("devstack.event_source")
+
+# The history queue's batches at once: "When messages are available, Lambda starts processing
+# five batches at a time with five concurrent invocations of your function", more with a
+# backlog ("Configuring scaling behavior for SQS event source mappings", Lambda Developer Guide).
+# One poller (the main queue's way) left a backlog of seconds at 100 changes/s.
+HISTORY_POLLERS = 5
 
 # Where the event source runs: a process of its own, as Lambda runs apart from API Gateway
 # (`make run`), or threads of the gateway's process (one debugger sees all).
@@ -120,22 +126,35 @@ def make_pollers(spec: EventSourceSpec, app: Chalice, config: Config | None,
         for n in range(spec.pollers)]
 
 
-def make_change_pollers(spec: EventSourceSpec, app_module: ModuleType
-                        ) -> list[SqsPoller | StreamPoller]:
+def make_change_pollers(spec: EventSourceSpec, app: Chalice, config: Config | None,
+                        app_module: ModuleType) -> list[SqsPoller | StreamPoller]:
     """The change path's pollers (not started): the table's stream into `publish_changes`, the
-    history queue into `record_history`. None without a stream."""
+    history queue into `record_history` (HISTORY_POLLERS at once), each with its batch size and
+    window as app.py registers them. None without a stream."""
     if not spec.stream_arn:
         return []
+    stream = stream_event_config(app)
+    history = sqs_event_config(app, "record_history")
+
+    def timeout(function_name: str) -> float:
+        seconds = config.scope(spec.stage, function_name).lambda_timeout if config else None
+        return float(seconds or 60)
+
     streams = client("dynamodbstreams", spec.dynamodb_endpoint_url or spec.endpoint_url)
+    sqs = client("sqs", spec.endpoint_url)
     return [
         StreamPoller(streams, spec.stream_arn, app_module.publish_changes, region(),
+                     batch_size=stream.batch_size,
+                     batching_window=stream.maximum_batching_window_in_seconds,
+                     function_name=stream.name, function_timeout=timeout(stream.name),
                      crash_every=spec.stream_crash_every),
-        SqsPoller(client("sqs", spec.endpoint_url), spec.history_queue_url,
-                  spec.history_queue_arn, app_module.record_history, region(),
-                  visibility_timeout=spec.visibility_timeout,
-                  function_name="record_history", function_timeout=30.0,
-                  max_receive_count=spec.history_max_receive_count, name="history-poller"),
-    ]
+        *(SqsPoller(sqs, spec.history_queue_url, spec.history_queue_arn,
+                    app_module.record_history, region(), batch_size=history.batch_size,
+                    batching_window=history.maximum_batching_window_in_seconds,
+                    visibility_timeout=spec.visibility_timeout,
+                    function_name=history.name, function_timeout=timeout(history.name),
+                    max_receive_count=spec.history_max_receive_count,
+                    name=f"history-poller-{n}") for n in range(HISTORY_POLLERS))]
 
 
 def stop_pollers(pollers: Sequence[SqsPoller | StreamPoller],
@@ -254,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     app, config, module = load_app(spec.app_env, stage=spec.stage)
     pollers: list[SqsPoller | StreamPoller] = [
         poller.start() for poller in [*make_pollers(spec, app, config, module),
-                                      *make_change_pollers(spec, module)]]
+                                      *make_change_pollers(spec, app, config, module)]]
     LOG.info("event source (pid %d): %d poller(s), one batch each at a time", os.getpid(),
              len(pollers))
     os.write(args.ready_fd, READY)

@@ -249,7 +249,8 @@ class Pipeline:
                             make_pollers(spec, self.app, self.config, self.app_module)]
             self.poller = self.pollers[0]
             self.change_pollers = [poller.start() for poller in
-                                   make_change_pollers(spec, self.app_module)]
+                                   make_change_pollers(spec, self.app, self.config,
+                                                       self.app_module)]
             LOG.info("event source (threads): %d poller(s), one batch each at a time",
                      len(self.pollers))
         LOG.info("pipeline ready on %s (SQS %s, DynamoDB %s); item changes on the event bus %s",

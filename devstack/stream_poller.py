@@ -2,7 +2,9 @@
 Local's) and invoke the app's `publish_changes` with Lambda-shaped events.
 
 As Lambda does ("Using AWS Lambda with Amazon DynamoDB", Lambda Developer Guide): one batch at a
-time per shard, in order; a shard's children only after it is read to its end; a batch whose
+time per shard, in order; each shard polled about 4 times a second while it has nothing new, at
+once while it has; up to the batch size, gathered for at most the batching window (app.py's
+registration, as deployed); a shard's children only after it is read to its end; a batch whose
 handler raises is retried whole, and with a partial batch response (ReportBatchItemFailures, as
 both deploy paths set it) the shard resumes at the lowest sequence number reported. Nothing is
 skipped: Lambda's default too (no retry cap, records kept until they age out of the stream).
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from chalice.app import Chalice, DynamoDBEventConfig
 
 from devstack.poller import LocalLambdaContext, PollingThread
 
@@ -35,6 +38,21 @@ LOG = logging.getLogger("devstack.stream_poller")
 Handler = Callable[[dict[str, Any], Any], Any]
 RETRY_DELAY_SECONDS, MAX_RETRY_DELAY_SECONDS = 0.2, 5.0
 LOST_ITERATOR = {"TrimmedDataAccessException", "ExpiredIteratorException"}
+# Lambda polls each shard "at a base rate of 4 times per second" ("Polling and batching
+# streams", Lambda Developer Guide).
+POLL_INTERVAL_SECONDS = 0.25
+# New shards appear when one closes (its children) or the stream splits one: DescribeStream is
+# called then, and at least this often, not on every poll (it cost a third of a pass).
+DISCOVER_SECONDS = 1.0
+
+
+def stream_event_config(app: Chalice, function_name: str = "publish_changes"
+                        ) -> DynamoDBEventConfig:
+    """The app's `@app.on_dynamodb_record` registration (batch size, batching window)."""
+    for source in app.event_sources:
+        if isinstance(source, DynamoDBEventConfig) and source.name == function_name:
+            return source
+    raise LookupError(f"{function_name} is not registered with @app.on_dynamodb_record")
 
 
 def lambda_stream_record(record: dict[str, Any], stream_arn: str, region: str
@@ -66,18 +84,22 @@ class StreamPoller(PollingThread):
     STOP_SECONDS = 10.0
 
     def __init__(self, streams: Any, stream_arn: str, handler: Handler, region: str,
-                 batch_size: int = 100, function_name: str = "publish_changes",
-                 function_timeout: float = 60.0, poll_interval: float = 0.1,
+                 batch_size: int = 100, batching_window: float = 0,
+                 function_name: str = "publish_changes", function_timeout: float = 60.0,
+                 poll_interval: float = POLL_INTERVAL_SECONDS,
                  name: str = "stream-poller", crash_every: int = 0) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
         self.handler = handler
         self.region = region
         self.batch_size = batch_size
+        self.batching_window = batching_window
         self.function_name = function_name
         self.function_timeout = function_timeout
         self.poll_interval = poll_interval
         self.shards: dict[str, ShardReader] = {}
+        self._discovered_at: float | None = None
+        self._closed_seen = 0  # closed shards at the last DescribeStream
         self.invocations = 0
         self.crash_every, self.crashes = crash_every, 0
         self._crash_rng = random.Random(crash_every)
@@ -107,6 +129,11 @@ class StreamPoller(PollingThread):
         return handled
 
     def _discover(self) -> None:
+        now, closed = time.monotonic(), sum(s.closed for s in self.shards.values())
+        if self._discovered_at is not None and now - self._discovered_at < DISCOVER_SECONDS \
+                and closed == self._closed_seen:
+            return
+        self._discovered_at, self._closed_seen = now, closed
         described = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         for shard in described.get("Shards", []):
             if shard["ShardId"] not in self.shards:
@@ -117,11 +144,8 @@ class StreamPoller(PollingThread):
         if shard.closed and not shard.pending:
             return 0
         if not shard.pending:
-            records = self._get_records(shard)
-            if records:
-                shard.position = records[-1]["dynamodb"]["SequenceNumber"]
             shard.pending = [lambda_stream_record(r, self.stream_arn, self.region)
-                             for r in records]
+                             for r in self._gather(shard)]
         if not shard.pending:
             return 0
         batch = shard.pending[:self.batch_size]
@@ -136,12 +160,22 @@ class StreamPoller(PollingThread):
                             RETRY_DELAY_SECONDS * 2 ** (shard.failures - 1)))
         return resume_at
 
-    def _get_records(self, shard: ShardReader) -> list[dict[str, Any]]:
+    def _gather(self, shard: ShardReader) -> list[dict[str, Any]]:
+        """Up to a batch: what the shard has, then (with a batching window) what comes before
+        the window ends, read every poll interval."""
+        records = self._get_records(shard, self.batch_size)
+        deadline = time.monotonic() + self.batching_window
+        while records and len(records) < self.batch_size and not shard.closed \
+                and time.monotonic() < deadline and not self._stop.is_set():
+            self._stop.wait(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
+            records.extend(self._get_records(shard, self.batch_size - len(records)))
+        return records
+
+    def _get_records(self, shard: ShardReader, limit: int) -> list[dict[str, Any]]:
         if shard.iterator is None:
             shard.iterator = self._iterator(shard)
         try:
-            response = self.streams.get_records(ShardIterator=shard.iterator,
-                                                Limit=self.batch_size)
+            response = self.streams.get_records(ShardIterator=shard.iterator, Limit=limit)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in LOST_ITERATOR:
                 raise
@@ -151,11 +185,12 @@ class StreamPoller(PollingThread):
             LOG.info("shard %s: %s; reading on from %s", shard.shard_id,
                      error.response["Error"]["Code"], shard.position or "its start")
             shard.iterator = self._iterator(shard)
-            response = self.streams.get_records(ShardIterator=shard.iterator,
-                                                Limit=self.batch_size)
+            response = self.streams.get_records(ShardIterator=shard.iterator, Limit=limit)
         shard.iterator = response.get("NextShardIterator")
         shard.closed = shard.iterator is None
         records: list[dict[str, Any]] = response.get("Records", [])
+        if records:
+            shard.position = records[-1]["dynamodb"]["SequenceNumber"]
         return records
 
     def _iterator(self, shard: ShardReader) -> str:

@@ -243,7 +243,7 @@ OWN_RESOURCES = {
                        "dynamodb:GetShardIterator", "dynamodb:ListStreams", "events:PutEvents",
                        "sqs:SendMessage", "logs:CreateLogGroup", "logs:CreateLogStream",
                        "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}),
-    ("HistoryRole", {"dynamodb:PutItem", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+    ("HistoryRole", {"dynamodb:BatchWriteItem", "sqs:ReceiveMessage", "sqs:DeleteMessage",
                      "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "logs:CreateLogGroup",
                      "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
                      "xray:PutTelemetryRecords"}),
