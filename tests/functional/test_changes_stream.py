@@ -6,6 +6,7 @@ change and none for a write that changed nothing ("Change data capture for Dynam
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -133,3 +134,37 @@ def test_the_stream_poller_reads_on_when_its_iterator_is_lost(
     keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in seen]
     assert [k for k in keys if k.startswith("item#")] == ["item#p0", "item#p1", "item#p2",
                                                           "item#p3"]
+
+
+def test_the_stream_poller_gathers_a_batch_for_its_window(
+        store: ItemStore, dynamodb: Any, dynamodb_endpoint: str) -> None:
+    """MaximumBatchingWindowInSeconds ("Polling and batching streams", Lambda Developer Guide):
+    a batch short of its size waits up to the window, and what comes meanwhile joins it; with
+    no window, what the shard has goes at once."""
+    arn = dynamodb.describe_table(TableName=store.table)["Table"]["LatestStreamArn"]
+    streams = boto3.client("dynamodbstreams", endpoint_url=dynamodb_endpoint,
+                           region_name=REGION)
+    batches: list[int] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        batches.append(len(event["Records"]))
+        return {"batchItemFailures": []}
+
+    def write(n: int) -> None:  # an item and its outcome: two records
+        store.apply(parse_command(dumps({"operation": "put", "id": f"g{n}", "item": {}})),
+                    Stamp(TIME + n, f"g{n}"))
+
+    poller = StreamPoller(streams, arn, handler, REGION, batch_size=4)
+    while poller.poll_once():
+        pass  # what earlier tests wrote
+    batches.clear()
+    poller.batching_window = 10.0
+    write(0)
+    later = threading.Timer(0.3, write, args=(1,))
+    later.start()
+    assert poller.poll_once() == 4  # waited for the second write: the batch is full
+    later.join()
+    poller.batching_window = 0
+    write(2)
+    assert poller.poll_once() == 2
+    assert batches == [4, 2]
