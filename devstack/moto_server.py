@@ -32,13 +32,6 @@ from moto.server import main  # noqa: E402
 
 import devstack.moto_patches  # noqa: E402, F401  (applied on import)
 
-# Exact numbers on the local bus. The project's folder goes last on sys.path: nothing moto
-# imports resolves to a project module.
-sys.path.append(str(_HERE.parent))
-from devstack.moto_events import patch as keep_event_numbers_exact  # noqa: E402
-
-keep_event_numbers_exact()
-
 
 def serve_on(fd: int) -> None:
     """moto.server.main's server, on a socket that is already listening."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from devstack.moto_patches import (  # noqa: F401
     dispatcher,
     dynamodb_transactions,
+    eventbridge_numbers,
     eventbridge_paths,
     sqs_depth,
     sqs_fifo_order,

@@ -85,7 +85,7 @@ def history(pipeline: Pipeline, item_id: str, versions: int, **params: Any
 
 def test_every_kind_of_write_and_only_applied_ones(pipeline: Pipeline) -> None:
     item = f"w-{uuid.uuid4().hex[:6]}"
-    # 36 significant digits: moto's bus kept 17 before devstack/moto_events.py.
+    # 36 significant digits (moto's bus kept 17: devstack/moto_patches/eventbridge_numbers.py).
     exact = {"big": 12345678901234567890123456789, "tenth": Decimal("0.1"),
              "pi": Decimal("3.14159265358979323846264338327950288"),
              "nested": {"empty": {}, "list": [{"deep": [-7, "x"]}]}}

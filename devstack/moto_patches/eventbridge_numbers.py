@@ -1,10 +1,10 @@
-"""moto's EventBridge with exact numbers: loaded by devstack/moto_server.py into moto's process.
+"""moto's EventBridge with exact numbers.
 
 moto 5.2.5 parses each PutEvents entry's Detail with json.loads (numbers become floats) and writes
 the event to an SQS target with json.dumps: a number with more than 17 significant digits came
 out of the local bus changed. EventBridge takes Detail as JSON text ("PutEventsRequestEntry",
 EventBridge API Reference) and documents no rounding, and the change events' numbers are exact
-(docs/consumers.md). Here moto's events modules read and writes JSON with the project's exact
+(docs/consumers.md). Here moto's events modules read and write JSON with the project's exact
 codec (chalicelib/attributes.py: integers as ints, other numbers as Decimals, written back as
 their text); rules match as before, Decimals comparing with the patterns' numbers by value
 (tests/functional/test_history.py sends such numbers through the bus).
@@ -34,8 +34,5 @@ def _exact_loads(text: str | bytes, **options: Any) -> Any:
 EXACT_JSON = types.SimpleNamespace(loads=_exact_loads, dumps=_exact_dumps,
                                    JSONDecodeError=json.JSONDecodeError)
 
-
-def patch() -> None:
-    """moto's events modules read and write JSON exactly (idempotent)."""
-    for module in (events_models, events_utils):  # the bus, and the targets' input templates
-        module.json = EXACT_JSON  # type: ignore[attr-defined]  # their `import json`
+for _module in (events_models, events_utils):  # the bus, and the targets' input templates
+    _module.json = EXACT_JSON  # type: ignore[attr-defined]  # their `import json`
