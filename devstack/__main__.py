@@ -148,6 +148,7 @@ sqs-manager local pipeline
   changes:   event bus {pipeline.changes.bus_name} at {pipeline.endpoint_url} (rule -> queue \
 {pipeline.changes.history_queue_url.rsplit("/", 1)[-1]} -> history table \
 {pipeline.changes.history_table})
+  stream:    on failure -> queue {pipeline.changes.stream_failure_queue_url.rsplit("/", 1)[-1]}
   try:       curl -s -X POST {url}/SQSManager -H 'Content-Type: application/json' \\
                -d '{{"operation": "create", "id": "42", "item": {{"name": "hello"}}}}'
 Ctrl-C (or SIGTERM) stops everything.""", flush=True)

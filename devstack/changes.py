@@ -3,8 +3,9 @@ the bus (moto's EventBridge) with the history rule and its queue and DLQ (moto's
 history table (beside the item table: moto or DynamoDB Local).
 
 Every setting is read from infra/extension.yaml (Table's StreamSpecification, ChangeBus,
-HistoryRule, HistoryQueue, HistoryDeadLetterQueue, HistoryTable); the names derive from the item
-table's. Idempotent, as devstack/resources.py.
+HistoryRule, HistoryQueue, HistoryDeadLetterQueue, HistoryTable, StreamFailureQueue: the stream
+mapping's on-failure destination); the names derive from the item table's. Idempotent, as
+devstack/resources.py.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class ChangeNames:
     history_queue = _TableNamePlus("-history-queue")
     history_dlq = _TableNamePlus("-history-dlq")
     bus = _TableNamePlus("-changes")
+    stream_failures = _TableNamePlus("-stream-failures")
 
     def app_env(self) -> dict[str, str]:
         """The app's settings for these resources (chalicelib/settings.py)."""
@@ -58,6 +60,7 @@ class ChangeResources:
     history_queue_arn: str
     history_dlq_url: str
     history_max_receive_count: int
+    stream_failure_queue_url: str
 
 
 def ensure_change_resources(endpoint_url: str, dynamodb_endpoint_url: str | None,
@@ -80,11 +83,14 @@ def ensure_change_resources(endpoint_url: str, dynamodb_endpoint_url: str | None
                  resolve(infra.properties("HistoryTable"), refs, conditions))
     _ensure_bus(client("events", endpoint_url), names.bus,
                 resolve(infra.properties("HistoryRule"), refs, conditions))
+    failure_url, _ = ensure_queue(sqs, names.stream_failures, queue_attributes(
+        infra.properties("StreamFailureQueue"), refs, conditions))
     redrive = json.loads(attributes.get("RedrivePolicy", "{}"))
     return ChangeResources(stream_arn=stream_arn, bus_name=names.bus,
                            history_table=names.history_table, history_queue_url=queue_url,
                            history_queue_arn=queue_arn, history_dlq_url=dlq_url,
-                           history_max_receive_count=int(redrive.get("maxReceiveCount", 0)))
+                           history_max_receive_count=int(redrive.get("maxReceiveCount", 0)),
+                           stream_failure_queue_url=failure_url)
 
 
 def _ensure_stream(dynamodb: Any, table: str, props: dict[str, Any]) -> str:

@@ -40,6 +40,7 @@ from devstack.guard import parent_closed
 from devstack.infra import PROJECT_DIR
 from devstack.poller import SqsPoller, sqs_event_config
 from devstack.resources import client, region
+from devstack.stream_failures import StreamFailureSettings, sqs_destination
 from devstack.stream_poller import StreamPoller, stream_event_config
 
 LOG = logging.getLogger("devstack.event_source")
@@ -89,6 +90,9 @@ class EventSourceSpec:
     history_queue_url: str = ""
     history_queue_arn: str = ""
     history_max_receive_count: int = 0
+    # The stream mapping's on-failure queue and failure settings (StreamFailureSettings).
+    stream_failure_queue_url: str = ""
+    stream_failure: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -147,7 +151,10 @@ def make_change_pollers(spec: EventSourceSpec, app: Chalice, config: Config | No
                      batch_size=stream.batch_size,
                      batching_window=stream.maximum_batching_window_in_seconds,
                      function_name=stream.name, function_timeout=timeout(stream.name),
-                     crash_every=spec.stream_crash_every),
+                     crash_every=spec.stream_crash_every,
+                     failure=StreamFailureSettings(**spec.stream_failure),
+                     on_failure=sqs_destination(sqs, spec.stream_failure_queue_url)
+                     if spec.stream_failure_queue_url else None),
         *(SqsPoller(sqs, spec.history_queue_url, spec.history_queue_arn,
                     app_module.record_history, region(), batch_size=history.batch_size,
                     batching_window=history.maximum_batching_window_in_seconds,

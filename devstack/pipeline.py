@@ -60,6 +60,7 @@ from devstack.resources import (
     fifo_name,
     region,
 )
+from devstack.stream_failures import StreamFailureSettings
 from devstack.stream_poller import StreamPoller
 
 LOG = logging.getLogger("devstack.pipeline")
@@ -225,7 +226,9 @@ class Pipeline:
             stream_arn=self.changes.stream_arn, dynamodb_endpoint_url=self.dynamodb_endpoint_url,
             history_queue_url=self.changes.history_queue_url,
             history_queue_arn=self.changes.history_queue_arn,
-            history_max_receive_count=self.changes.history_max_receive_count)
+            history_max_receive_count=self.changes.history_max_receive_count,
+            stream_failure_queue_url=self.changes.stream_failure_queue_url,
+            stream_failure=StreamFailureSettings.from_infra(infra).to_dict())
         if self.start_poller and self.event_source == PROCESS:
             # It imports the app (about a second) while the gateway starts.
             self.event_source_process = EventSourceProcess(spec, self.log_level).launch()

@@ -4,18 +4,22 @@ Local's) and invoke the app's `publish_changes` with Lambda-shaped events.
 As Lambda does ("Using AWS Lambda with Amazon DynamoDB", Lambda Developer Guide): one batch at a
 time per shard, in order; each shard polled about 4 times a second while it has nothing new, at
 once while it has; up to the batch size, gathered for at most the batching window (app.py's
-registration, as deployed); a shard's children only after it is read to its end; a batch whose
-handler raises is retried whole, and with a partial batch response (ReportBatchItemFailures, as
-both deploy paths set it) the shard resumes at the lowest sequence number reported. Nothing is
-skipped: Lambda's default too (no retry cap, records kept until they age out of the stream).
+registration, as deployed); a shard's children only after it is read to its end; with a partial
+batch response (ReportBatchItemFailures) the shard resumes at the lowest sequence number
+reported. The mapping's failure settings (devstack/stream_failures.py, read from infra as both
+deploy paths set them) apply as on AWS: a batch whose function fails is retried, split in two
+with BisectBatchOnFunctionError (a split costs no retry); after the retry cap, or for records
+older than the maximum age, the batch's shard and sequence numbers go to the on-failure queue
+and the shard reads on. Retries back off locally (0.2 s doubling to 5 s).
 
 GetRecords gives what Lambda passes on but `eventSourceARN`, and boto3 turns
 ApproximateCreationDateTime into a datetime: Lambda hands the function a number of seconds
 (and Chalice's DynamoDBRecord requires both).
 
 A test hook, `crash_every=N`: every Nth invocation (of at least two records) dies mid-batch: the
-handler publishes the batch's first 1 to n-1 records, then the invocation fails, and the whole
-batch is retried, as Lambda retries a batch whose function crashed (its checkpoint did not move).
+handler publishes the batch's first 1 to n-1 records, then the invocation fails, and the batch
+is retried (split in two), as Lambda retries a batch whose function crashed (its checkpoint did
+not move).
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Chalice, DynamoDBEventConfig
 
 from devstack.poller import LocalLambdaContext, PollingThread
+from devstack.stream_failures import (
+    RECORD_AGE_EXCEEDED,
+    RETRY_ATTEMPTS_EXHAUSTED,
+    OnFailure,
+    StreamFailureSettings,
+    invocation_record,
+)
 
 LOG = logging.getLogger("devstack.stream_poller")
 
@@ -74,8 +85,22 @@ class ShardReader:
     iterator: str | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)
     closed: bool = False  # read to its end (no next iterator)
-    failures: int = 0
+    failures: int = 0  # failed invocations since the last success (the retry delay backs off)
     position: str | None = None  # the sequence number of the last record read
+    retries: int = 0  # of the batch at the head, against MaximumRetryAttempts
+    invocations: int = 0  # since the head batch last moved (approximateInvokeCount)
+    splits: list[int] = field(default_factory=list)  # sizes of the next batches, once bisected
+
+    def advance(self, count: int) -> None:
+        self.pending = self.pending[count:]
+        if self.splits:
+            self.splits[0] -= count
+            if self.splits[0] <= 0:
+                self.splits.pop(0)
+
+    def settle(self) -> None:
+        """The head batch is done (handled or discarded): its counts start again."""
+        self.failures = self.retries = self.invocations = 0
 
 
 class StreamPoller(PollingThread):
@@ -87,7 +112,10 @@ class StreamPoller(PollingThread):
                  batch_size: int = 100, batching_window: float = 0,
                  function_name: str = "publish_changes", function_timeout: float = 60.0,
                  poll_interval: float = POLL_INTERVAL_SECONDS,
-                 name: str = "stream-poller", crash_every: int = 0) -> None:
+                 name: str = "stream-poller", crash_every: int = 0,
+                 failure: StreamFailureSettings | None = None,
+                 on_failure: OnFailure | None = None,
+                 retry_delay: float = RETRY_DELAY_SECONDS) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
         self.handler = handler
@@ -102,6 +130,11 @@ class StreamPoller(PollingThread):
         self._closed_seen = 0  # closed shards at the last DescribeStream
         self.invocations = 0
         self.crash_every, self.crashes = crash_every, 0
+        self.failure = failure or StreamFailureSettings()
+        self.on_failure = on_failure
+        self.retry_delay = retry_delay
+        self.function_arn = (f"arn:aws:lambda:{region}:{stream_arn.split(':')[4]}:function:"
+                             f"{function_name}")
         self._crash_rng = random.Random(crash_every)
         super().__init__(name)
 
@@ -148,17 +181,54 @@ class StreamPoller(PollingThread):
                              for r in self._gather(shard)]
         if not shard.pending:
             return 0
-        batch = shard.pending[:self.batch_size]
-        resume_at = self._invoke(batch)
-        if resume_at is None:
-            shard.pending = shard.pending[len(batch):]
-            shard.failures = 0
+        now = time.time()
+        expired = 0
+        while expired < min(len(shard.pending), self.batch_size) and self.failure.too_old(
+                shard.pending[expired], now):
+            expired += 1
+        if expired:
+            self._discard(shard, shard.pending[:expired], RECORD_AGE_EXCEEDED, False)
+            shard.splits.clear()
+            return expired
+        batch = shard.pending[:shard.splits[0] if shard.splits else self.batch_size]
+        shard.invocations += 1
+        failed = self._invoke(batch)
+        if failed is None:
+            shard.advance(len(batch))
+            shard.settle()
             return len(batch)
-        shard.pending = shard.pending[resume_at:]
+        resume_at, function_error = failed
         shard.failures += 1
+        if function_error and self.failure.bisect_on_function_error and len(batch) > 1:
+            half = len(batch) // 2
+            shard.splits[:1] = [half, len(batch) - half]  # not a retry (see stream_failures)
+        else:
+            # Records past the checkpoint failed once; the same batch once more.
+            shard.retries = 1 if resume_at else shard.retries + 1
+            shard.advance(resume_at)
+            if self.failure.retries_exhausted(shard.retries):
+                self._discard(shard, batch[resume_at:], RETRY_ATTEMPTS_EXHAUSTED, function_error)
+                return len(batch)
         self._stop.wait(min(MAX_RETRY_DELAY_SECONDS,
-                            RETRY_DELAY_SECONDS * 2 ** (shard.failures - 1)))
+                            self.retry_delay * 2 ** (shard.failures - 1)))
         return resume_at
+
+    def _discard(self, shard: ShardReader, records: list[dict[str, Any]], condition: str,
+                 function_error: bool) -> None:
+        """Send the records' invocation record to the on-failure destination; read on."""
+        record = invocation_record(records, shard.shard_id, self.function_arn, condition,
+                                   shard.invocations, function_error, time.time())
+        info = record["DDBStreamBatchInfo"]
+        if self.on_failure is None:
+            LOG.error("%s: no on-failure destination: records %s to %s discarded", condition,
+                      info["startSequenceNumber"], info["endSequenceNumber"])
+        else:
+            self.on_failure(record)
+            LOG.error("%s: records %s to %s of shard %s sent to the on-failure destination",
+                      condition, info["startSequenceNumber"], info["endSequenceNumber"],
+                      shard.shard_id)
+        shard.advance(len(records))
+        shard.settle()
 
     def _gather(self, shard: ShardReader) -> list[dict[str, Any]]:
         """Up to a batch: what the shard has, then (with a batching window) what comes before
@@ -213,8 +283,9 @@ class StreamPoller(PollingThread):
         iterator: str = found["ShardIterator"]
         return iterator
 
-    def _invoke(self, batch: list[dict[str, Any]]) -> int | None:
-        """None if the batch succeeded, else the position to resume from."""
+    def _invoke(self, batch: list[dict[str, Any]]) -> tuple[int, bool] | None:
+        """None if the batch succeeded, else the position to resume from and whether the
+        function failed (raised, or crashed) rather than reported failures."""
         self.invocations += 1
         context = LocalLambdaContext(self.function_name, self.function_timeout, self.region,
                                      self.stream_arn.split(":")[4])
@@ -228,13 +299,15 @@ class StreamPoller(PollingThread):
                 LOG.debug("crashing invocation raised: %s", error)
             LOG.warning("stream crash #%d (test hook): %s died after %d of %d records; the "
                         "batch is retried", self.crashes, self.function_name, done, len(batch))
-            return 0
+            return 0, True
         try:
             result = self.handler({"Records": batch}, context)
         except Exception as error:
             LOG.warning("%s raised %s: %s; its batch of %d is retried", self.function_name,
                         type(error).__name__, error, len(batch))
-            return 0
+            return 0, True
+        if not self.failure.report_batch_item_failures:
+            return None  # Lambda reads a partial batch response only with the setting
         failures = (result or {}).get("batchItemFailures") or [] if isinstance(
             result, dict) else []
         if not failures:
@@ -243,8 +316,8 @@ class StreamPoller(PollingThread):
         reported = [positions.get(str(f.get("itemIdentifier"))) for f in failures]
         if any(p is None for p in reported):
             LOG.warning("a reported failure names no record of the batch: all of it is retried")
-            return 0
+            return 0, False
         resume_at = min(p for p in reported if p is not None)
         LOG.warning("%s reported a failure: the shard resumes at record %d of %d",
                     self.function_name, resume_at + 1, len(batch))
-        return resume_at
+        return resume_at, False
