@@ -6,7 +6,9 @@ time per shard, in order; each shard polled about 4 times a second while it has 
 once while it has; up to the batch size, gathered for at most the batching window (app.py's
 registration, as deployed); a shard's children only after it is read to its end; with a partial
 batch response (ReportBatchItemFailures) the shard resumes at the lowest sequence number
-reported. The mapping's failure settings (devstack/stream_failures.py, read from infra as both
+reported: with bisect on too, "the batch is bisected at the returned sequence number and Lambda
+retries only the remaining records" ("Configuring partial batch response with DynamoDB and
+Lambda", "Bisecting a batch"), which is the same. The mapping's failure settings (devstack/stream_failures.py, read from infra as both
 deploy paths set them) apply as on AWS: a batch whose function fails is retried, split in two
 with BisectBatchOnFunctionError (a split costs no retry); after the retry cap, or for records
 older than the maximum age, the batch's shard and sequence numbers go to the on-failure queue
