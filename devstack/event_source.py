@@ -40,8 +40,9 @@ from devstack.guard import parent_closed
 from devstack.infra import PROJECT_DIR
 from devstack.poller import SqsPoller, sqs_event_config
 from devstack.resources import client, region
+from devstack.stream_events import stream_event_config
 from devstack.stream_failures import StreamFailureSettings, sqs_destination
-from devstack.stream_poller import StreamPoller, stream_event_config
+from devstack.stream_poller import StreamPoller
 
 LOG = logging.getLogger("devstack.event_source")
 

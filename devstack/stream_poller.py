@@ -8,15 +8,14 @@ registration, as deployed); a shard's children only after it is read to its end;
 batch response (ReportBatchItemFailures) the shard resumes at the lowest sequence number
 reported: with bisect on too, "the batch is bisected at the returned sequence number and Lambda
 retries only the remaining records" ("Configuring partial batch response with DynamoDB and
-Lambda", "Bisecting a batch"), which is the same. The mapping's failure settings (devstack/stream_failures.py, read from infra as both
-deploy paths set them) apply as on AWS: a batch whose function fails is retried, split in two
-with BisectBatchOnFunctionError (a split costs no retry); after the retry cap, or for records
-older than the maximum age, the batch's shard and sequence numbers go to the on-failure queue
-and the shard reads on. Retries back off locally (0.2 s doubling to 5 s).
+Lambda", "Bisecting a batch"), which is the same. The mapping's failure settings
+(devstack/stream_failures.py, read from infra as both deploy paths set them) apply as on AWS: a
+batch whose function fails is retried, split in two with BisectBatchOnFunctionError (a split
+costs no retry); after the retry cap, or for records older than the maximum age, the batch's
+shard and sequence numbers go to the on-failure queue and the shard reads on. Retries back off
+locally (0.2 s doubling to 5 s).
 
-GetRecords gives what Lambda passes on but `eventSourceARN`, and boto3 turns
-ApproximateCreationDateTime into a datetime: Lambda hands the function a number of seconds
-(and Chalice's DynamoDBRecord requires both).
+Records are handed over as Lambda shapes them (devstack/stream_events.py).
 
 A test hook, `crash_every=N`: every Nth invocation (of at least two records) dies mid-batch: the
 handler publishes the batch's first 1 to n-1 records, then the invocation fails, and the batch
@@ -26,7 +25,6 @@ not move).
 
 from __future__ import annotations
 
-import datetime
 import logging
 import random
 import time
@@ -35,9 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice.app import Chalice, DynamoDBEventConfig
 
 from devstack.poller import LocalLambdaContext, PollingThread
+from devstack.stream_events import lambda_stream_record
 from devstack.stream_failures import (
     RECORD_AGE_EXCEEDED,
     RETRY_ATTEMPTS_EXHAUSTED,
@@ -57,27 +55,6 @@ POLL_INTERVAL_SECONDS = 0.25
 # New shards appear when one closes (its children) or the stream splits one: DescribeStream is
 # called then, and at least this often, not on every poll (it cost a third of a pass).
 DISCOVER_SECONDS = 1.0
-
-
-def stream_event_config(app: Chalice, function_name: str = "publish_changes"
-                        ) -> DynamoDBEventConfig:
-    """The app's `@app.on_dynamodb_record` registration (batch size, batching window)."""
-    for source in app.event_sources:
-        if isinstance(source, DynamoDBEventConfig) and source.name == function_name:
-            return source
-    raise LookupError(f"{function_name} is not registered with @app.on_dynamodb_record")
-
-
-def lambda_stream_record(record: dict[str, Any], stream_arn: str, region: str
-                         ) -> dict[str, Any]:
-    """A GetRecords record as Lambda hands it to the function."""
-    stream = dict(record["dynamodb"])
-    created = stream.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime.datetime):
-        stream["ApproximateCreationDateTime"] = float(int(created.timestamp()))
-    elif created is None:
-        stream["ApproximateCreationDateTime"] = float(int(time.time()))
-    return {**record, "awsRegion": region, "eventSourceARN": stream_arn, "dynamodb": stream}
 
 
 @dataclass

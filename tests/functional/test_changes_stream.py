@@ -15,7 +15,8 @@ import pytest
 
 from chalicelib import ItemStore, Stamp, dumps, parse_command
 from chalicelib.changes import change_of
-from devstack.stream_poller import StreamPoller, lambda_stream_record
+from devstack.stream_events import lambda_stream_record
+from devstack.stream_poller import StreamPoller
 from tests.conftest import REGION
 
 pytestmark = pytest.mark.both_stores
