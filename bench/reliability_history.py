@@ -142,12 +142,13 @@ class R6Result:
     main: Accounting
     history: HistoryAccounting
     history_dlq: int
+    stream_failures: int  # batches the stream mapping gave up on (its on-failure queue)
     seconds: dict[str, float]
 
     @property
     def holds(self) -> bool:
-        return (self.history.holds and self.history_dlq == 0 and self.main.lost == 0
-                and self.main.dlq_only == 0)
+        return (self.history.holds and self.history_dlq == 0 and self.stream_failures == 0
+                and self.main.lost == 0 and self.main.dlq_only == 0)
 
 
 def run_r6(count: int, fault_rate: float, crashes: int, seed: int, threads: int = 4,
@@ -169,6 +170,7 @@ def run_r6(count: int, fault_rate: float, crashes: int, seed: int, threads: int 
         queue_url, dlq_url = target.queue_urls()
         history_url = sqs.get_queue_url(QueueName=names.history_queue)["QueueUrl"]
         history_dlq_url = sqs.get_queue_url(QueueName=names.history_dlq)["QueueUrl"]
+        failures_url = sqs.get_queue_url(QueueName=names.stream_failures)["QueueUrl"]
         started = time.monotonic()
         sent = send_http(target, work, threads, Pacer(sqs, queue_url, max_backlog))
         seconds = {"send": time.monotonic() - started}
@@ -187,7 +189,7 @@ def run_r6(count: int, fault_rate: float, crashes: int, seed: int, threads: int 
             target.log_count("publish_changes reported a failure"),
             account(sent.accepted, snapshot, peek_queue(sqs, dlq_url)),
             account_history(snapshot, read_history(dynamodb, names.history_table)),
-            len(peek_queue(sqs, history_dlq_url)), seconds)
+            len(peek_queue(sqs, history_dlq_url)), len(peek_queue(sqs, failures_url)), seconds)
 
 
 def print_r6(result: R6Result) -> None:
@@ -207,7 +209,8 @@ def print_r6(result: R6Result) -> None:
              ["stream handler crashes mid-batch", result.stream_crashes],
              ["stream batches handed back (partial batch response)", result.publish_failures],
              *[[name, value] for name, value in result.history.rows()],
-             ["in the history DLQ", result.history_dlq]]
+             ["in the history DLQ", result.history_dlq],
+             ["in the stream's on-failure queue", result.stream_failures]]
     print(table(["what", "count"], rows))
     for text in result.history.examples:
         print(f"  {text}")

@@ -55,4 +55,4 @@ def test_r6_the_history_equals_the_applied_versions_under_faults_and_stream_cras
     assert history.history_entries + history.tombstone_deletes == history.applied_writes
     assert history.missing == history.twice == history.unknown == 0, history.examples
     assert history.chain_breaks == history.version_not_applied_writes == 0, history.examples
-    assert result.history_dlq == 0 and result.holds
+    assert result.history_dlq == 0 and result.stream_failures == 0 and result.holds
