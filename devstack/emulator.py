@@ -18,9 +18,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
+from devstack.lifecycle import StartStop
 from devstack.ports import PortReservation, bound_port, listening_socket
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
@@ -33,7 +33,7 @@ MOTO_SERVER = Path(__file__).resolve().with_name("moto_server.py")
 EmulatorT = TypeVar("EmulatorT", bound="EmulatorProcess")
 
 
-class EmulatorProcess:
+class EmulatorProcess(StartStop):
     """An emulator process under devstack.guard; a context manager that always stops it.
 
     Port 0 (the default): the kernel chooses, and `port` says what it chose once launched."""
@@ -148,12 +148,6 @@ class EmulatorProcess:
             self.process.stdin.close()
         self.process = None
 
-    def __enter__(self: EmulatorT) -> EmulatorT:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 class MotoServer(EmulatorProcess):

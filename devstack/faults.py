@@ -34,7 +34,6 @@ import time
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +54,7 @@ from devstack.fault_kinds import (
     Fault,
     RandomFaults,
 )
+from devstack.lifecycle import StartStop
 
 # Kinds and faults are imported from here by the tests and tools (devstack.fault_kinds has them).
 __all__ = ["CONFLICT", "ENTRIES", "INVALID", "INVALID_ACTION", "KINDS", "SERVER_ERROR",
@@ -67,7 +67,7 @@ LOG = logging.getLogger("devstack.faults")
 TARGET_WAIT_SECONDS = 60.0
 
 
-class FaultProxy:
+class FaultProxy(StartStop):
     """A threaded HTTP proxy on 127.0.0.1; a context manager; faults can change while it runs."""
 
     def __init__(self, target_url: str | None, host: str = "127.0.0.1", port: int = 0,
@@ -270,12 +270,6 @@ class FaultProxy:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 
 from chalice.app import Chalice
 from chalice.config import Config
@@ -50,6 +50,7 @@ from devstack.event_source import (
 from devstack.gateway import GatewayHTTPServer, handler_class
 from devstack.infra import DEFAULT_TEMPLATE, InfraTemplate
 from devstack.ingest import Ingest
+from devstack.lifecycle import StartStop
 from devstack.poller import SqsPoller
 from devstack.resources import (
     DEFAULT_DLQ,
@@ -84,7 +85,7 @@ def poller_concurrency(table_on_moto: bool, requested: int | None) -> int:
     return requested or DEFAULT_POLLER_CONCURRENCY
 
 
-class Pipeline:
+class Pipeline(StartStop):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, emulator_port: int = 0,
                  endpoint_url: str | None = None, queue_name: str = DEFAULT_QUEUE,
                  dlq_name: str = DEFAULT_DLQ, table_name: str = DEFAULT_TABLE,
@@ -322,9 +323,3 @@ class Pipeline:
             os.environ.update(self._saved_environ)
             self._saved_environ = None
 
-    def __enter__(self) -> Pipeline:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

@@ -13,11 +13,11 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlsplit
 
 from devstack.dynamodb_local import DYNAMODB_LOCAL, MOTO
 from devstack.emulator import EMULATOR_CREDENTIALS
+from devstack.lifecycle import StartStop
 from devstack.resources import region
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def _read_line(fd: int, deadline: float) -> bytes:
     return data
 
 
-class DevstackProcess:
+class DevstackProcess(StartStop):
     """The URLs and ports (base_url, endpoint_url, dynamodb_endpoint_url, port, emulator_port,
     dynamodb_port) are known once start() returns."""
 
@@ -109,9 +109,3 @@ class DevstackProcess:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def __enter__(self) -> DevstackProcess:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
