@@ -49,7 +49,9 @@ LOG = logging.getLogger("devstack.event_source")
 # The history queue's batches at once: "When messages are available, Lambda starts processing
 # five batches at a time with five concurrent invocations of your function", more with a
 # backlog ("Configuring scaling behavior for SQS event source mappings", Lambda Developer Guide).
-# One poller (the main queue's way) left a backlog of seconds at 100 changes/s.
+# One poller (the main queue's way) left a backlog of seconds at 100 changes/s. On moto, which
+# answers DynamoDB one request at a time (pipeline.poller_concurrency), one: more would only
+# wait for each other, and each long-polls the queue every second while idle.
 HISTORY_POLLERS = 5
 
 # Where the event source runs: a process of its own, as Lambda runs apart from API Gateway
@@ -134,8 +136,8 @@ def make_pollers(spec: EventSourceSpec, app: Chalice, config: Config | None,
 def make_change_pollers(spec: EventSourceSpec, app: Chalice, config: Config | None,
                         app_module: ModuleType) -> list[SqsPoller | StreamPoller]:
     """The change path's pollers (not started): the table's stream into `publish_changes`, the
-    history queue into `record_history` (HISTORY_POLLERS at once), each with its batch size and
-    window as app.py registers them. None without a stream."""
+    history queue into `record_history` (HISTORY_POLLERS at once, one on moto), each with its
+    batch size and window as app.py registers them. None without a stream."""
     if not spec.stream_arn:
         return []
     stream = stream_event_config(app)
@@ -162,7 +164,8 @@ def make_change_pollers(spec: EventSourceSpec, app: Chalice, config: Config | No
                     visibility_timeout=spec.visibility_timeout,
                     function_name=history.name, function_timeout=timeout(history.name),
                     max_receive_count=spec.history_max_receive_count,
-                    name=f"history-poller-{n}") for n in range(HISTORY_POLLERS))]
+                    name=f"history-poller-{n}")
+          for n in range(HISTORY_POLLERS if spec.dynamodb_endpoint_url else 1))]
 
 
 def stop_pollers(pollers: Sequence[SqsPoller | StreamPoller],

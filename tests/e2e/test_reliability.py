@@ -7,13 +7,19 @@ import pytest
 
 from bench.reliability import run_r1, run_r2
 from bench.reliability_history import run_r6
+from tests.e2e.conftest import COMPRESSED_TIME
 from tests.stores import skip_unless_dynamodb_local_runs
 
 pytestmark = pytest.mark.e2e
 
 
-def test_r1_every_accepted_request_is_accounted_for_under_faults_and_crashes() -> None:
+def test_r1_every_accepted_request_is_accounted_for_under_faults_and_crashes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     skip_unless_dynamodb_local_runs()
+    # The pipeline inherits these, as the e2e pipelines have them (tests/e2e/conftest.py,
+    # COMPRESSED_TIME): waits for earlier requests and transient pauses compressed.
+    for name, value in COMPRESSED_TIME.items():
+        monkeypatch.setenv(name, value)
     # A small backlog: requests reach the consumer well inside the 30 s in-order window.
     result = run_r1(150, fault_rate=0.1, crashes=2, seed=5, max_backlog=50)
     assert result.faults.total_injected > 0 and result.crashes >= 1
