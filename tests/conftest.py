@@ -11,9 +11,9 @@ import importlib
 import json
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -25,6 +25,7 @@ from devstack.resources import Resources, ensure_resources
 from tests.stores import skip_unless_dynamodb_local_runs
 
 REGION = "us-west-2"
+T = TypeVar("T")
 # Fixtures that take the store from a `both_stores` parametrization (request.param), the first
 # one a test uses: the table's endpoint (functional tests), the pipeline process (e2e), or just
 # the store's name (tests that start their own pipeline).
@@ -45,6 +46,37 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "queue_behaviour: in a both_stores module, run on moto only: what it proves "
                    "is SQS's part (DLQ, redrive), which the table's engine does not change")
+    config.addinivalue_line(
+        "markers", "long: runs for tens of seconds, mostly waiting on servers: `make test` "
+                   "starts these first, spread over the workers (pytest_collection_modifyitems)")
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` deselected: the order the workers report is final
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
+    items[:] = long_first(items, workers, lambda item: item.get_closest_marker("long") is not None)
+
+
+def long_first(items: Sequence[T], workers: int, is_long: Callable[[T], bool]) -> list[T]:
+    """Long tests first, one share per worker. pytest-xdist's worksteal scheduler hands each
+    worker an equal run of the collection in order, then moves tests from a busy worker's end
+    to an idle one: in collection order the long ones (mostly e2e, collected first) fill one
+    worker's run and finish alone after the others. Each worker's run now starts with its share
+    of them, while the rest keep their order (a module's tests stay together with its fixtures)."""
+    long = [item for item in items if is_long(item)]
+    if workers < 2 or not long:
+        return list(items)
+    rest = [item for item in items if not is_long(item)]
+    ordered: list[T] = []
+    remaining = len(items)
+    for worker in range(workers):
+        size = remaining // (workers - worker)  # the scheduler's split (xdist's worksteal.py)
+        remaining -= size
+        mine = long[worker::workers]
+        take = max(0, size - len(mine))
+        ordered += mine + rest[:take]
+        rest = rest[take:]
+    return ordered + rest
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

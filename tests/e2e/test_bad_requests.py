@@ -93,6 +93,7 @@ def error_message(response: requests.Response) -> str | None:
 
 # About 5 ms a request here, and moto's queue slows as the accepted ones pile up.
 @pytest.mark.timeout(120 + BAD_REQUEST_COUNT // 50)
+@pytest.mark.long
 def test_bad_requests_get_json_4xx_and_are_never_enqueued(
         idle_pipeline: DevstackProcess, request: pytest.FixtureRequest) -> None:
     assert drain(idle_pipeline) == []

@@ -89,6 +89,7 @@ def assertions(report: dict[str, Any], request_name: str) -> list[str]:
             for assertion in execution.get("assertions", [])]
 
 
+@pytest.mark.long
 def test_postman_collection_passes_against_the_pipeline(pipeline: PipelineProcess,
                                                          tmp_path: Path) -> None:
     report = run_newman(pipeline, tmp_path)
@@ -104,6 +105,7 @@ AUTH_MODES = {"auth_pipeline": "AWS_IAM", "api_key_pipeline": "API_KEY",
               "iam_and_key_pipeline": "AWS_IAM_AND_API_KEY"}
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("fixture", list(AUTH_MODES))
 def test_postman_collection_passes_as_prod1_against_each_auth_mode(
         fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:

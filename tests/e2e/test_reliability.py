@@ -13,6 +13,7 @@ from tests.stores import skip_unless_dynamodb_local_runs
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.long
 def test_r1_every_accepted_request_is_accounted_for_under_faults_and_crashes(
         monkeypatch: pytest.MonkeyPatch) -> None:
     skip_unless_dynamodb_local_runs()
@@ -37,6 +38,7 @@ def test_r1_every_accepted_request_is_accounted_for_under_faults_and_crashes(
     assert final.plain_items > 0 and final.applied > 0 and final.rejected > 0
 
 
+@pytest.mark.long
 def test_r2_every_message_twice_leaves_the_table_of_a_single_delivery() -> None:
     skip_unless_dynamodb_local_runs()
     result = run_r2(60, seed=5)
@@ -44,6 +46,7 @@ def test_r2_every_message_twice_leaves_the_table_of_a_single_delivery() -> None:
     assert result.items_differing == [] and result.outcomes_differing == []
 
 
+@pytest.mark.long
 def test_r6_the_history_equals_the_applied_versions_under_faults_and_stream_crashes(
         monkeypatch: pytest.MonkeyPatch) -> None:
     skip_unless_dynamodb_local_runs()

@@ -150,6 +150,7 @@ FIFO_PROPERTY = settings(PROPERTY, max_examples=8)
 
 @FIFO_PROPERTY
 @given(requests=sequences(conditional=True), seed=st.integers(0, 2**32 - 1))
+@pytest.mark.long
 def test_through_a_fifo_queue_conditions_are_judged_in_order(
         load_app: AppLoader, resources: Resources, sqs: Any, requests: list[Request],
         seed: int) -> None:

@@ -32,6 +32,7 @@ def test_a_backlog_is_received_whole_once(kind: type[MotoServer]) -> None:
         assert attributes["ApproximateNumberOfMessagesNotVisible"] == "60"
 
 
+@pytest.mark.long
 def test_sends_and_deletes_at_once_lose_nothing_and_bring_nothing_back() -> None:
     """moto rebuilt the queue's list on every delete outside the send's lock: under concurrent
     sends and deletes at depth, sent messages vanished and deleted ones came back (before the
