@@ -94,7 +94,8 @@ class StreamPoller(PollingThread):
                  name: str = "stream-poller", crash_every: int = 0,
                  failure: StreamFailureSettings | None = None,
                  on_failure: OnFailure | None = None,
-                 retry_delay: float = RETRY_DELAY_SECONDS) -> None:
+                 retry_delay: float = RETRY_DELAY_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
         self.handler = handler
@@ -112,6 +113,7 @@ class StreamPoller(PollingThread):
         self.failure = failure or StreamFailureSettings()
         self.on_failure = on_failure
         self.retry_delay = retry_delay
+        self.clock = clock  # for records' age (tests set it: creation times are whole seconds)
         self.function_arn = (f"arn:aws:lambda:{region}:{stream_arn.split(':')[4]}:function:"
                              f"{function_name}")
         self._crash_rng = random.Random(crash_every)
@@ -160,7 +162,7 @@ class StreamPoller(PollingThread):
                              for r in self._gather(shard)]
         if not shard.pending:
             return 0
-        now = time.time()
+        now = self.clock()
         expired = 0
         while expired < min(len(shard.pending), self.batch_size) and self.failure.too_old(
                 shard.pending[expired], now):

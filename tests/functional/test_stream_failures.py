@@ -107,12 +107,17 @@ def test_records_older_than_the_maximum_age_go_to_the_on_failure_queue_unread(
         seen.extend(key(r) for r in event["Records"])
         return {"batchItemFailures": []}
 
-    time.sleep(1.1)  # creation times are whole seconds: older than 1 s for sure
+    # The poller's clock, not a sleep: creation times are whole seconds, and a loaded machine
+    # takes any time between a write and its poll. First an hour on (the two records are
+    # older than the maximum age), then now (the new record is not).
+    later = [time.time() + 3600]
     streams = boto3.client("dynamodbstreams", endpoint_url=endpoint_url, region_name=REGION)
     poller = StreamPoller(streams, arn, handler, REGION, on_failure=sqs_destination(sqs, url),
-                          failure=dataclasses.replace(SETTINGS, maximum_record_age_seconds=1))
+                          failure=dataclasses.replace(SETTINGS, maximum_record_age_seconds=60),
+                          clock=lambda: later[0])
     assert poller.poll_once() == 2
     dynamodb.put_item(TableName=table, Item={"pk": {"S": "new"}})
+    later[0] = time.time()
     assert poller.poll_once() == 1
     assert seen == ["new"]
     [record] = received(sqs, url)
