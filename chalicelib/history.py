@@ -9,9 +9,9 @@ history consumer writes only here, and the table's stream never sees history.
 
 A batch's changes are stored with BatchWriteItem, one call for up to 25: a redelivered or
 republished event (the bus and SQS deliver at least once) has the same (id, version) and the same
-content, so writing it again replaces it with itself and the history lists it once. (A conditional
-PutItem per event cost a round trip each: the history fell behind at 100 writes/s,
-docs/consumers.md.) The event is kept as its JSON
+content, so writing it again replaces it with itself and the history lists it once (a
+conditional PutItem per event would cost a round trip each: too slow for 100 writes/s,
+docs/consumers.md). The event is kept as its JSON
 text: exact numbers, and no extra nesting level around an item that may already use DynamoDB's
 32. A history item stays within 400 KB: the bus carries at most about 200 KB of detail
 (publish.py).
