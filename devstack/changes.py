@@ -17,8 +17,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from devstack.infra import InfraTemplate, resolve
+from devstack.infra import InfraTemplate
 from devstack.resources import client, ensure_queue, ensure_table, queue_attributes, region
+from devstack.template_values import resolve
 
 LOG = logging.getLogger("devstack.changes")
 

@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.settings import FIFO_SUFFIX, LOCAL_DLQ, LOCAL_QUEUE, LOCAL_TABLE
 from devstack.emulator import EMULATOR_CREDENTIALS
-from devstack.infra import InfraTemplate, resolve
+from devstack.infra import InfraTemplate
+from devstack.template_values import resolve
 
 LOG = logging.getLogger("devstack.resources")
 

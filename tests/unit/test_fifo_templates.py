@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, quote_plus
 
 import pytest
 
-from devstack.infra import InfraTemplate, TemplateError, evaluate_conditions, resolve
+from devstack.infra import InfraTemplate
+from devstack.template_values import TemplateError, evaluate_conditions, resolve
 from devstack.vtl import new_context, render
 
 FIFO = {"QueueType": "fifo"}
