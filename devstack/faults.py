@@ -26,23 +26,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
-import json
 import logging
 import threading
-import time
-import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from devstack import eventbridge_faults as eventbridge
 from devstack.fault_kinds import (
-    CANCELLATION_REASONS,
     CONFLICT,
-    DYNAMODB_ANSWERS,
-    DYNAMODB_TYPE_PREFIX,
     ENTRIES,
     INVALID,
     INVALID_ACTION,
@@ -54,6 +45,7 @@ from devstack.fault_kinds import (
     Fault,
     RandomFaults,
 )
+from devstack.fault_proxy_handler import handler_class
 from devstack.lifecycle import StartStop
 
 # Kinds and faults are imported from here by the tests and tools (devstack.fault_kinds has them).
@@ -61,14 +53,10 @@ __all__ = ["CONFLICT", "ENTRIES", "INVALID", "INVALID_ACTION", "KINDS", "SERVER_
            "SERVER_ERROR_AFTER", "THROTTLE", "TRANSIENT_KINDS", "Fault", "FaultProxy",
            "RandomFaults"]
 
-LOG = logging.getLogger("devstack.faults")
-
-# How long a request waits for a proxy started without its target (FaultProxy(None)).
-TARGET_WAIT_SECONDS = 60.0
-
 
 class FaultProxy(StartStop):
-    """A threaded HTTP proxy on 127.0.0.1; a context manager; faults can change while it runs."""
+    """A threaded HTTP proxy on 127.0.0.1; a context manager; faults can change while it runs.
+    Its server's handler (devstack/fault_proxy_handler.py) answers each request."""
 
     def __init__(self, target_url: str | None, host: str = "127.0.0.1", port: int = 0,
                  latency_ms: float = 0.0) -> None:
@@ -140,123 +128,7 @@ class FaultProxy(StartStop):
         return None
 
     def start(self) -> FaultProxy:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # The status line and headers go in one write, the body in another: with Nagle's
-            # algorithm on, the body waits for the client's delayed ACK (about 40 ms on Linux).
-            disable_nagle_algorithm = True
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                if proxy.down:
-                    with proxy._lock:
-                        proxy.refused += 1
-                    self.close_connection = True
-                    return
-                fault = proxy._pick(body, self.headers.get("x-amz-target", ""))
-                try:
-                    if fault is None:
-                        if proxy.latency_ms > 0:
-                            time.sleep(proxy.latency_ms / 1000)
-                        self._forward(body)
-                        return
-                    if fault.kind == ENTRIES and eventbridge.entry_count(body):
-                        self._fail_entries(body, fault)
-                        return
-                    if fault.kind == SERVER_ERROR_AFTER:
-                        self._forward(body, answer=False)
-                    self._inject(fault)
-                except (BrokenPipeError, ConnectionResetError):
-                    # The client gave up first (its read timeout): what it sees is a timeout.
-                    proxy.client_gone += 1
-                    self.close_connection = True
-
-            def _inject(self, fault: Fault) -> None:
-                content_type = "application/x-amz-json-1.0"
-                if eventbridge.is_eventbridge(self.headers.get("x-amz-target", "")):
-                    status, error_type, message = eventbridge.WHOLE_CALL_ANSWERS.get(
-                        fault.kind, eventbridge.WHOLE_CALL_ANSWERS[SERVER_ERROR])
-                    answer: dict[str, Any] = {"__type": error_type, "message": message}
-                    content_type = eventbridge.CONTENT_TYPE
-                else:
-                    status, error_type, message = DYNAMODB_ANSWERS[fault.kind]
-                    answer = {"__type": DYNAMODB_TYPE_PREFIX + error_type, "message": message}
-                if fault.kind in CANCELLATION_REASONS:
-                    answer["CancellationReasons"] = CANCELLATION_REASONS[fault.kind]
-                payload = json.dumps(answer).encode()
-                # Random faults are many: counted (RandomFaults.injected), logged at debug level.
-                LOG.log(logging.WARNING if fault.marker else logging.DEBUG,
-                        "injected %s (%d/%s) for marker %r", error_type, fault.injected,
-                        fault.times if fault.times is not None else "always", fault.marker)
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-                self.send_header("x-amzn-ErrorType", error_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _fail_entries(self, body: bytes, fault: Fault) -> None:
-                """PutEvents: some entries fail, the others go to the bus (one answer)."""
-                count = eventbridge.entry_count(body)
-                with proxy._lock:
-                    failing = (proxy.random.entries_to_fail(count)
-                               if proxy.random is not None and not fault.marker
-                               else dict.fromkeys(range(count), 0))
-                forwarded = None
-                if len(failing) < count:
-                    # A changed body: its signature no longer matches (moto does not check).
-                    status, headers, payload = self._exchange(
-                        eventbridge.without_entries(body, set(failing)))
-                    if status != 200:
-                        self._reply(status, headers, payload)
-                        return
-                    forwarded = payload
-                self._reply(200, [("Content-Type", eventbridge.CONTENT_TYPE)],
-                            eventbridge.merged_answer(count, failing, forwarded))
-
-            def _forward(self, body: bytes, answer: bool = True) -> None:
-                status, headers, payload = self._exchange(body)
-                if answer:
-                    self._reply(status, headers, payload)
-
-            def _exchange(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-                if not proxy._target_known.wait(TARGET_WAIT_SECONDS):
-                    return 502, [], b"the fault proxy was never given its target"
-                connection = http.client.HTTPConnection(proxy.target.hostname or "127.0.0.1",
-                                                        proxy.target.port or 80, timeout=60)
-                try:
-                    # Headers (Host included) go through unchanged: the signature stays valid.
-                    headers = {k: v for k, v in self.headers.items()
-                               if k.lower() != "content-length"}
-                    headers["Content-Length"] = str(len(body))
-                    connection.request(self.command, self.path, body=body, headers=headers)
-                    response = connection.getresponse()
-                    payload = response.read()
-                    proxy._count(self.headers.get("x-amz-target", ""))
-                    return response.status, response.getheaders(), payload
-                finally:
-                    connection.close()
-
-            def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("content-length", "transfer-encoding",
-                                            "connection", "date", "server"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                LOG.debug(format, *args)
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), handler_class(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]  # bound: the port it got
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy",
@@ -269,7 +141,6 @@ class FaultProxy(StartStop):
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
 
 
 def main(argv: list[str] | None = None) -> None:
