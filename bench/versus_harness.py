@@ -16,7 +16,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from bench.versus_workload import BATCH, REGION, Request, item_bytes, record
-from devstack.poller import LocalLambdaContext
+from devstack.lambda_events import LocalLambdaContext
 
 CONSUMERS = ("seed", "powertools", "sqs-manager")
 PATTERNS = ("in order", "duplicates", "shuffled")

@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from devstack.poller import lambda_record
+from devstack.lambda_events import lambda_record
 
 BATCH = 10
 REGION = "us-west-2"

@@ -38,7 +38,8 @@ from chalice.config import Config
 from devstack import log_format
 from devstack.guard import parent_closed
 from devstack.infra import PROJECT_DIR
-from devstack.poller import SqsPoller, sqs_event_config
+from devstack.lambda_events import sqs_event_config
+from devstack.poller import SqsPoller
 from devstack.resources import client, region
 from devstack.stream_events import stream_event_config
 from devstack.stream_failures import StreamFailureSettings, sqs_destination

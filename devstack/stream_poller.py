@@ -34,7 +34,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from devstack.poller import LocalLambdaContext, PollingThread
+from devstack.lambda_events import LocalLambdaContext
+from devstack.poller import PollingThread
 from devstack.stream_events import lambda_stream_record
 from devstack.stream_failures import (
     RECORD_AGE_EXCEEDED,

@@ -22,7 +22,8 @@ from chalicelib.clients import CALL_SECONDS, MAX_ATTEMPTS, MESSAGE_SECONDS
 from chalicelib.commands import record_stamp
 from chalicelib.store import CONFLICT_RETRIES
 from devstack.faults import CONFLICT, Fault, FaultProxy
-from devstack.poller import SqsPoller, lambda_record
+from devstack.lambda_events import lambda_record
+from devstack.poller import SqsPoller
 from devstack.redrive import redrive
 from devstack.resources import Resources, queue_depth
 from tests.conftest import REGION, AppImport, with_few_receives

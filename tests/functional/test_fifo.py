@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from chalicelib.clients import MAX_ATTEMPTS
 from devstack.faults import Fault, FaultProxy
-from devstack.poller import lambda_record
+from devstack.lambda_events import lambda_record
 from devstack.resources import Resources, ensure_resources
 from tests.conftest import REGION
 from tests.functional import test_consumer

@@ -22,7 +22,8 @@ from devstack.faults import SERVER_ERROR, THROTTLE, Fault, FaultProxy
 from devstack.gateway_responses import integration_response, sqs_answer_as_json
 from devstack.infra import InfraTemplate
 from devstack.ingest import Ingest
-from devstack.poller import SqsPoller, lambda_record
+from devstack.lambda_events import lambda_record
+from devstack.poller import SqsPoller
 from devstack.resources import Resources, queue_depth
 from tests.bad_requests import BAD_REQUESTS
 from tests.conftest import REGION, with_few_receives
