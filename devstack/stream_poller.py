@@ -15,7 +15,8 @@ costs no retry); after the retry cap, or for records older than the maximum age,
 shard and sequence numbers go to the on-failure queue and the shard reads on. Retries back off
 locally (0.2 s doubling to 5 s).
 
-Records are handed over as Lambda shapes them (devstack/stream_events.py).
+Records are handed over as Lambda shapes them (devstack/stream_events.py); each shard is read by
+its ShardReader (devstack/stream_shards.py).
 
 A test hook, `crash_every=N`: every Nth invocation (of at least two records) dies mid-batch: the
 handler publishes the batch's first 1 to n-1 records, then the invocation fails, and the batch
@@ -29,7 +30,6 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,43 +44,18 @@ from devstack.stream_failures import (
     StreamFailureSettings,
     invocation_record,
 )
+from devstack.stream_shards import ShardReader
 
 LOG = logging.getLogger("devstack.stream_poller")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 RETRY_DELAY_SECONDS, MAX_RETRY_DELAY_SECONDS = 0.2, 5.0
-LOST_ITERATOR = {"TrimmedDataAccessException", "ExpiredIteratorException"}
 # Lambda polls each shard "at a base rate of 4 times per second" ("Polling and batching
 # streams", Lambda Developer Guide).
 POLL_INTERVAL_SECONDS = 0.25
 # New shards appear when one closes (its children) or the stream splits one: DescribeStream is
 # called then, and at least this often, not on every poll (it cost a third of a pass).
 DISCOVER_SECONDS = 1.0
-
-
-@dataclass
-class ShardReader:
-    shard_id: str
-    parent_id: str | None
-    iterator: str | None = None
-    pending: list[dict[str, Any]] = field(default_factory=list)
-    closed: bool = False  # read to its end (no next iterator)
-    failures: int = 0  # failed invocations since the last success (the retry delay backs off)
-    position: str | None = None  # the sequence number of the last record read
-    retries: int = 0  # of the batch at the head, against MaximumRetryAttempts
-    invocations: int = 0  # since the head batch last moved (approximateInvokeCount)
-    splits: list[int] = field(default_factory=list)  # sizes of the next batches, once bisected
-
-    def advance(self, count: int) -> None:
-        self.pending = self.pending[count:]
-        if self.splits:
-            self.splits[0] -= count
-            if self.splits[0] <= 0:
-                self.splits.pop(0)
-
-    def settle(self) -> None:
-        """The head batch is done (handled or discarded): its counts start again."""
-        self.failures = self.retries = self.invocations = 0
 
 
 class StreamPoller(PollingThread):
@@ -215,55 +190,14 @@ class StreamPoller(PollingThread):
     def _gather(self, shard: ShardReader) -> list[dict[str, Any]]:
         """Up to a batch: what the shard has, then (with a batching window) what comes before
         the window ends, read every poll interval."""
-        records = self._get_records(shard, self.batch_size)
+        records = shard.get_records(self.streams, self.stream_arn, self.batch_size)
         deadline = time.monotonic() + self.batching_window
         while records and len(records) < self.batch_size and not shard.closed \
                 and time.monotonic() < deadline and not self._stop.is_set():
             self._stop.wait(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
-            records.extend(self._get_records(shard, self.batch_size - len(records)))
+            records.extend(shard.get_records(self.streams, self.stream_arn,
+                                             self.batch_size - len(records)))
         return records
-
-    def _get_records(self, shard: ShardReader, limit: int) -> list[dict[str, Any]]:
-        if shard.iterator is None:
-            shard.iterator = self._iterator(shard)
-        try:
-            response = self.streams.get_records(ShardIterator=shard.iterator, Limit=limit)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in LOST_ITERATOR:
-                raise
-            # DynamoDB Local 3.3.0 answers TrimmedDataAccessException to an iterator of an
-            # idle shard once other tables are written (nothing was trimmed); an iterator also
-            # expires after 15 minutes on AWS. Lambda then takes a new one where it was.
-            LOG.info("shard %s: %s; reading on from %s", shard.shard_id,
-                     error.response["Error"]["Code"], shard.position or "its start")
-            shard.iterator = self._iterator(shard)
-            response = self.streams.get_records(ShardIterator=shard.iterator, Limit=limit)
-        shard.iterator = response.get("NextShardIterator")
-        shard.closed = shard.iterator is None
-        records: list[dict[str, Any]] = response.get("Records", [])
-        if records:
-            shard.position = records[-1]["dynamodb"]["SequenceNumber"]
-        return records
-
-    def _iterator(self, shard: ShardReader) -> str:
-        """An iterator right after the last record read (from the shard's start before any)."""
-        where: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
-        if shard.position is not None:
-            where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
-                     "SequenceNumber": shard.position}
-        try:
-            found = self.streams.get_shard_iterator(StreamArn=self.stream_arn,
-                                                    ShardId=shard.shard_id, **where)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TrimmedDataAccessException":
-                raise
-            LOG.error("shard %s: records after %s were trimmed before they were read: their "
-                      "changes are not published", shard.shard_id, shard.position)
-            found = self.streams.get_shard_iterator(StreamArn=self.stream_arn,
-                                                    ShardId=shard.shard_id,
-                                                    ShardIteratorType="TRIM_HORIZON")
-        iterator: str = found["ShardIterator"]
-        return iterator
 
     def _invoke(self, batch: list[dict[str, Any]]) -> tuple[int, bool] | None:
         """None if the batch succeeded, else the position to resume from and whether the
