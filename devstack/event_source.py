@@ -12,7 +12,8 @@ everything in one process, for a debugger that should stop in the handler. The c
 the pipeline's standard output, in the same format. Like the emulators' guard, it runs in a
 session of its own (Ctrl-C reaches the pipeline, which stops it) and its standard input is a
 pipe from the pipeline: at end of file (the pipeline died, `kill -9` included) it stops, as it
-does on SIGTERM, after the batches in hand. If it dies first, the pipeline starts a new one.
+does on SIGTERM, after the batches in hand. If it dies first, the pipeline starts a new one
+(devstack/event_source_supervisor.py). Its pollers are made by devstack/event_source_pollers.py.
 """
 
 from __future__ import annotations
@@ -27,33 +28,23 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 
-from chalice.app import Chalice
-from chalice.config import Config
-
 from devstack import log_format
+from devstack.event_source_pollers import (
+    POLLERS_STOP_SECONDS,
+    make_change_pollers,
+    make_pollers,
+    stop_pollers,
+)
 from devstack.guard import parent_closed
 from devstack.infra import PROJECT_DIR
-from devstack.lambda_events import sqs_event_config
 from devstack.poller import SqsPoller
-from devstack.resources import client, region
-from devstack.stream_events import stream_event_config
-from devstack.stream_failures import StreamFailureSettings, sqs_destination
 from devstack.stream_poller import StreamPoller
 
 LOG = logging.getLogger("devstack.event_source")
-
-# The history queue's batches at once: "When messages are available, Lambda starts processing
-# five batches at a time with five concurrent invocations of your function", more with a
-# backlog ("Configuring scaling behavior for SQS event source mappings", Lambda Developer Guide).
-# One poller (the main queue's way) left a backlog of seconds at 100 changes/s. On moto, which
-# answers DynamoDB one request at a time (pipeline.poller_concurrency), one: more would only
-# wait for each other, and each long-polls the queue every second while idle.
-HISTORY_POLLERS = 5
 
 # Where the event source runs: a process of its own, as Lambda runs apart from API Gateway
 # (`make run`), or threads of the gateway's process (one debugger sees all).
@@ -63,10 +54,9 @@ EVENT_SOURCE_MODES = (PROCESS, THREAD)
 READY = b"ready\n"
 # How long the pipeline waits for the child to import the app and start polling (about 1 s).
 READY_TIMEOUT_SECONDS = 60.0
-# Pollers finish the batch in hand on SIGTERM: a long poll (1 s) plus a batch; the child waits
-# for them this long, and the pipeline kills the child a little later. What it had received
-# comes back after the visibility timeout.
-POLLERS_STOP_SECONDS = SqsPoller.STOP_SECONDS
+# Pollers finish the batch in hand on SIGTERM: the child waits for them POLLERS_STOP_SECONDS,
+# and the pipeline kills the child a little later. What it had received comes back after the
+# visibility timeout.
 STOP_TIMEOUT_SECONDS = POLLERS_STOP_SECONDS + 5.0
 # When the pipeline is gone, its emulators go too (their guards see the same): a poller waiting
 # on one (boto3 retries a refused connection for seconds) is not waited for beyond this.
@@ -104,80 +94,6 @@ class EventSourceSpec:
     @classmethod
     def from_json(cls, text: str) -> EventSourceSpec:
         return cls(**json.loads(text))
-
-
-def make_pollers(spec: EventSourceSpec, app: Chalice, config: Config | None,
-                 app_module: ModuleType) -> list[SqsPoller]:
-    """spec.pollers pollers (not started) invoking the app's `handle_messages`."""
-    source = sqs_event_config(app)
-    # Lambda's timeout for this function, from .chalice/config.json (as deployed).
-    timeout = config.scope(spec.stage, source.name).lambda_timeout if config else None
-    store = getattr(app_module, "store", None)
-
-    def outcome(request_id: str) -> dict[str, Any] | None:
-        if store is None:
-            return None
-        try:
-            found: dict[str, Any] = store.get_outcome(request_id)
-            return found
-        except Exception:
-            return None
-
-    sqs = client("sqs", spec.endpoint_url)  # boto3 clients are thread-safe
-    return [SqsPoller(
-        sqs, spec.queue_url, spec.queue_arn, app_module.handle_messages, region(),
-        batch_size=source.batch_size, batching_window=source.maximum_batching_window_in_seconds,
-        honour_batch_item_failures=spec.honour_batch_item_failures,
-        visibility_timeout=spec.visibility_timeout, function_name=source.name,
-        function_timeout=float(timeout or 60), max_receive_count=spec.max_receive_count,
-        outcome_lookup=outcome, name=f"sqs-poller-{n}", crash_every=spec.crash_every)
-        for n in range(spec.pollers)]
-
-
-def make_change_pollers(spec: EventSourceSpec, app: Chalice, config: Config | None,
-                        app_module: ModuleType) -> list[SqsPoller | StreamPoller]:
-    """The change path's pollers (not started): the table's stream into `publish_changes`, the
-    history queue into `record_history` (HISTORY_POLLERS at once, one on moto), each with its
-    batch size and window as app.py registers them. None without a stream."""
-    if not spec.stream_arn:
-        return []
-    stream = stream_event_config(app)
-    history = sqs_event_config(app, "record_history")
-
-    def timeout(function_name: str) -> float:
-        seconds = config.scope(spec.stage, function_name).lambda_timeout if config else None
-        return float(seconds or 60)
-
-    streams = client("dynamodbstreams", spec.dynamodb_endpoint_url or spec.endpoint_url)
-    sqs = client("sqs", spec.endpoint_url)
-    return [
-        StreamPoller(streams, spec.stream_arn, app_module.publish_changes, region(),
-                     batch_size=stream.batch_size,
-                     batching_window=stream.maximum_batching_window_in_seconds,
-                     function_name=stream.name, function_timeout=timeout(stream.name),
-                     crash_every=spec.stream_crash_every,
-                     failure=StreamFailureSettings(**spec.stream_failure),
-                     on_failure=sqs_destination(sqs, spec.stream_failure_queue_url)
-                     if spec.stream_failure_queue_url else None),
-        *(SqsPoller(sqs, spec.history_queue_url, spec.history_queue_arn,
-                    app_module.record_history, region(), batch_size=history.batch_size,
-                    batching_window=history.maximum_batching_window_in_seconds,
-                    visibility_timeout=spec.visibility_timeout,
-                    function_name=history.name, function_timeout=timeout(history.name),
-                    max_receive_count=spec.history_max_receive_count,
-                    name=f"history-poller-{n}")
-          for n in range(HISTORY_POLLERS if spec.dynamodb_endpoint_url else 1))]
-
-
-def stop_pollers(pollers: Sequence[SqsPoller | StreamPoller],
-                 timeout: float = POLLERS_STOP_SECONDS) -> None:
-    """All stop after their batch in hand: asked at once, then joined, for `timeout` seconds
-    in all."""
-    for poller in pollers:
-        poller.request_stop()
-    deadline = time.monotonic() + timeout
-    for poller in pollers:
-        poller.stop(max(0.0, deadline - time.monotonic()))
 
 
 class EventSourceFailed(RuntimeError):

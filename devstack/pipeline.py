@@ -38,19 +38,17 @@ from devstack.emulator import EMULATOR_CREDENTIALS, MotoServer
 from devstack.event_source import (
     EVENT_SOURCE_MODES,
     PROCESS,
-    READY_TIMEOUT_SECONDS,
     THREAD,
-    EventSourceFailed,
     EventSourceProcess,
     EventSourceSpec,
-    make_change_pollers,
-    make_pollers,
-    stop_pollers,
 )
+from devstack.event_source_pollers import make_change_pollers, make_pollers, stop_pollers
+from devstack.event_source_supervisor import EventSourceSupervisor
 from devstack.gateway import GatewayHTTPServer, handler_class
 from devstack.infra import DEFAULT_TEMPLATE, InfraTemplate
 from devstack.ingest import Ingest
 from devstack.lifecycle import StartStop
+from devstack.pipeline_settings import app_environment, poller_concurrency
 from devstack.poller import SqsPoller
 from devstack.resources import (
     DEFAULT_DLQ,
@@ -65,24 +63,6 @@ from devstack.stream_failures import StreamFailureSettings
 from devstack.stream_poller import StreamPoller
 
 LOG = logging.getLogger("devstack.pipeline")
-
-# Lambda runs several batches of one queue at once (its SQS pollers scale out); locally a few
-# pollers do, where the store takes concurrent transactions.
-DEFAULT_POLLER_CONCURRENCY = 3
-
-
-def poller_concurrency(table_on_moto: bool, requested: int | None) -> int:
-    """How many batches the local event source runs at once: on moto one, always. moto's own
-    transactions lose updates under concurrent ones, so patched moto answers DynamoDB
-    one request at a time: more batches would only wait for each other."""
-    if requested is not None and requested < 1:
-        raise ValueError(f"poller concurrency must be at least 1, not {requested}")
-    if table_on_moto:
-        if requested is not None and requested > 1:
-            LOG.warning("--concurrency %d ignored: the table is on moto, which answers DynamoDB "
-                        "one request at a time; one batch at a time", requested)
-        return 1
-    return requested or DEFAULT_POLLER_CONCURRENCY
 
 
 class Pipeline(StartStop):
@@ -139,10 +119,7 @@ class Pipeline(StartStop):
         # The change path's: the stream poller, then the history queue's.
         self.change_pollers: list[SqsPoller | StreamPoller] = []
         self.changes: ChangeResources | None = None
-        self.event_source_process: EventSourceProcess | None = None
-        self.event_source_restarts = 0
-        self._stopping = threading.Event()
-        self._watcher: threading.Thread | None = None
+        self._supervisor: EventSourceSupervisor | None = None
         self._server: LocalDevServer | None = None
         self._server_thread: threading.Thread | None = None
         self._saved_environ: dict[str, str] | None = None
@@ -150,6 +127,15 @@ class Pipeline(StartStop):
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def event_source_process(self) -> EventSourceProcess | None:
+        """The event source's process (PROCESS mode; its replacement once one died)."""
+        return self._supervisor.process if self._supervisor is not None else None
+
+    @property
+    def event_source_restarts(self) -> int:
+        return self._supervisor.restarts if self._supervisor is not None else 0
 
     def start(self) -> Pipeline:
         try:
@@ -162,7 +148,6 @@ class Pipeline(StartStop):
     def _start(self) -> None:
         # Loading the app sets environment variables (as `chalice local` does); stop() undoes it.
         self._saved_environ = dict(os.environ)
-        self._stopping.clear()
         os.environ.setdefault("AWS_DEFAULT_REGION", region())
         start_dynamodb_local = self.store == DYNAMODB_LOCAL and self.dynamodb_endpoint_url is None
         if start_dynamodb_local:
@@ -185,22 +170,10 @@ class Pipeline(StartStop):
             LOG.info("starting %s on %s", self.dynamodb_emulator.name,
                      self.dynamodb_endpoint_url)
         infra = InfraTemplate(self.infra_path)
-        # The handler's mode follows the (simulated) event source mapping's setting, as the two
-        # deploy paths set it: a mismatch would lose failed messages.
-        report = "true" if self.honour_batch_item_failures else "false"
         change_names = ChangeNames(self.table_name)
-        env = {"TABLE_NAME": self.table_name, "QUEUE_NAME": self.queue_name,
-               "AWS_ENDPOINT_URL": self.endpoint_url, "REPORT_BATCH_ITEM_FAILURES": report,
-               "STREAM_REPORT_BATCH_ITEM_FAILURES": "true", "AWS_DEFAULT_REGION": region(),
-               **change_names.app_env()}
-        if self.dynamodb_endpoint_url is not None:
-            env["AWS_ENDPOINT_URL_DYNAMODB"] = (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-                                                or self.dynamodb_endpoint_url)
-        else:
-            # moto answers DynamoDB one request at a time (devstack/moto_patches/): the
-            # consumer writes a batch's items one at a time there. Amazon's engine (and
-            # DynamoDB) take the default, a thread per item.
-            env.setdefault("BATCH_CONCURRENCY", os.environ.get("BATCH_CONCURRENCY", "1"))
+        env = app_environment(self.table_name, self.queue_name, self.endpoint_url,
+                              self.dynamodb_endpoint_url, self.honour_batch_item_failures,
+                              change_names)
         # Import the app while moto boots: both take about a second.
         self.app, self.config, self.app_module = load_app(env, stage=self.stage)
         for emulator in (self.emulator, self.dynamodb_emulator):
@@ -232,23 +205,20 @@ class Pipeline(StartStop):
             stream_failure=StreamFailureSettings.from_infra(infra).to_dict())
         if self.start_poller and self.event_source == PROCESS:
             # It imports the app (about a second) while the gateway starts.
-            self.event_source_process = EventSourceProcess(spec, self.log_level).launch()
+            self._supervisor = EventSourceSupervisor(spec, self.log_level).launch()
         self._server = LocalDevServer(self.app, self.config, self.host, self.port,
                                       handler_cls=handler_class(ingest, self.auth),
                                       server_cls=GatewayHTTPServer)
         self.port = self._server.server.server_address[1]  # bound: the port it got
-        if self.event_source_process is not None:
+        if self._supervisor is not None:
             # Bound, not serving yet: the pipeline answers once every part of it runs.
-            self.event_source_process.wait_ready()
-            self._watcher = threading.Thread(target=self._watch_event_source,
-                                             name="event-source-watch", daemon=True)
-            self._watcher.start()
+            self._supervisor.wait_ready()
         # A short poll interval: shutdown() waits for it, and stopping should be quick.
         self._server_thread = threading.Thread(target=self._server.server.serve_forever,
                                                kwargs={"poll_interval": 0.1}, name="gateway",
                                                daemon=True)
         self._server_thread.start()
-        if self.start_poller and self.event_source_process is None:
+        if self.start_poller and self._supervisor is None:
             self.pollers = [poller.start() for poller in
                             make_pollers(spec, self.app, self.config, self.app_module)]
             self.poller = self.pollers[0]
@@ -261,38 +231,11 @@ class Pipeline(StartStop):
                  self.base_url, self.endpoint_url,
                  self.dynamodb_endpoint_url or self.endpoint_url, self.changes.bus_name)
 
-    def _watch_event_source(self) -> None:
-        """A new event source when one dies (Lambda, too, starts a new execution environment
-        when one crashes): else the gateway would accept requests that nobody consumes."""
-        while not self._stopping.is_set():
-            child = self.event_source_process
-            if child is None or child.process is None:
-                return
-            code = child.process.wait()
-            if self._stopping.is_set():
-                return
-            LOG.error("the event source exited with code %s: starting a new one (what it had "
-                      "received comes back after the visibility timeout)", code)
-            child.stop()  # reaped already: closes its pipe
-            replacement = EventSourceProcess(child.spec, self.log_level)
-            try:
-                replacement.launch().wait_ready()
-            except (OSError, EventSourceFailed) as error:
-                replacement.stop()
-                LOG.error("%s: nothing consumes the queue now; stop the pipeline and look at "
-                          "the log above", error)
-                return
-            self.event_source_restarts += 1
-            self.event_source_process = replacement
-            if self._stopping.is_set():  # stop() began meanwhile: it may not have seen it
-                replacement.stop()
-
     def stop(self) -> None:
-        self._stopping.set()
         # The event source first (it finishes its batches while the gateway stops), the
         # emulators last.
-        if self.event_source_process is not None:
-            self.event_source_process.request_stop()
+        if self._supervisor is not None:
+            self._supervisor.request_stop()
         for poller in self.pollers:
             poller.request_stop()
         if self._server is not None:
@@ -302,15 +245,9 @@ class Pipeline(StartStop):
             self._server = None
         stop_pollers([*self.pollers, *self.change_pollers])
         self.pollers, self.poller, self.change_pollers = [], None, []
-        if self._watcher is not None:
-            # It returns once the child it waits on ends (or a replacement it was starting).
-            if self.event_source_process is not None:
-                self.event_source_process.request_stop()
-            self._watcher.join(READY_TIMEOUT_SECONDS)
-            self._watcher = None
-        if self.event_source_process is not None:
-            self.event_source_process.stop()
-            self.event_source_process = None
+        if self._supervisor is not None:
+            self._supervisor.stop()
+            self._supervisor = None
         # Last: the emulators outlive the parts that use them. Both stop at once.
         emulators = [e for e in (self.dynamodb_emulator, self.emulator) if e is not None]
         for emulator in emulators:

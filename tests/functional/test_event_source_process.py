@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from devstack import pipeline as pipeline_module
+from devstack import event_source_supervisor
 from devstack.event_source import (
     PROCESS,
     EventSourceFailed,
@@ -98,7 +98,7 @@ def test_a_replacement_that_cannot_start_is_said_plainly(
 
     with Pipeline(event_source=PROCESS) as stack:
         assert stack.event_source_process is not None and stack.event_source_process.pid
-        monkeypatch.setattr(pipeline_module, "EventSourceProcess", NeverReady)
+        monkeypatch.setattr(event_source_supervisor, "EventSourceProcess", NeverReady)
         os.kill(stack.event_source_process.pid, signal.SIGKILL)
         wait_until(lambda: "nothing consumes the queue now" in caplog.text, 30,
                    what=lambda: caplog.text[-2000:])

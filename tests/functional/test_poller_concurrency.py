@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from devstack.dynamodb_local import DYNAMODB_LOCAL, DynamoDBLocal
-from devstack.pipeline import DEFAULT_POLLER_CONCURRENCY, Pipeline, poller_concurrency
+from devstack.pipeline import Pipeline
+from devstack.pipeline_settings import DEFAULT_POLLER_CONCURRENCY, poller_concurrency
 from devstack.resources import client, queue_depth
 from tests.waiting import wait_until
 
