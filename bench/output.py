@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from devstack.process import DevstackProcess
@@ -41,6 +41,13 @@ def pipeline(store: str, timeout: float = 120.0) -> Iterator[DevstackProcess]:
             yield process
         finally:
             process.stop()
+
+
+def scan(dynamodb: Any, table: str, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a table, as DynamoDB returns it, read consistently page by page."""
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True,
+                                                        **params):
+        yield from page["Items"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
