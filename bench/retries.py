@@ -114,7 +114,7 @@ def _result(scenario: str, target: Stack, sent: Sent, dlq: list[str], back_ms: i
                           target.log_count('"message": "outage'), seconds)
 
 
-def rows(result: RecoveryResult) -> list[list[Any]]:
+def figures(result: RecoveryResult) -> list[list[Any]]:
     accounting, latencies = result.accounting, result.latencies
     rows: list[list[Any]] = [
         ["accepted (202)", accounting.accepted],
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}", flush=True)
     result = run(args.scenario, args.requests, args.seed, args.fault_rate, args.minutes,
                  args.log_dir)
-    report(f"{args.scenario}: {args.requests:,} requests", rows(result), value="value")
+    report(f"{args.scenario}: {args.requests:,} requests", figures(result), value="value")
     accounting = result.accounting
     good = (accounting.lost == accounting.applied_twice == accounting.wrong_items == 0
             and not result.sent.errors)
