@@ -28,14 +28,18 @@ def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def pipeline(store: str, timeout: float = 120.0) -> Iterator[DevstackProcess]:
-    """`python -m devstack --store <store>` on free loopback ports, logging at WARNING only."""
+def pipeline(store: str, *args: str, log_dir: Path | None = None, name: str = "devstack",
+             env: dict[str, str] | None = None, timeout: float = 120.0
+             ) -> Iterator[DevstackProcess]:
+    """`python -m devstack --store <store> <args>` on free loopback ports, logging at WARNING
+    only, its log in `log_dir` (default: a temporary directory)."""
     from devstack.process import DevstackProcess
 
-    with tempfile.TemporaryDirectory(prefix="bench-devstack-") as log_dir:
-        process = DevstackProcess(Path(log_dir) / "devstack.log", "--log-level", "WARNING",
-                                  store=store, env={"LOG_LEVEL": "WARNING",
-                                                    "AWS_EC2_METADATA_DISABLED": "true"})
+    with tempfile.TemporaryDirectory(prefix="bench-devstack-") as tmp:
+        process = DevstackProcess(Path(log_dir or tmp) / f"{name}.log", "--log-level", "WARNING",
+                                  *args, store=store, env={
+                                      "LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true",
+                                      **(env or {})})
         process.start(timeout)  # DynamoDB Local's JVM takes a few seconds
         try:
             yield process

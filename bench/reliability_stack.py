@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import queue
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 import requests
 
-from bench.output import scan, table
+from bench.output import pipeline, scan, table
 from bench.reliability_workload import GATEWAY_INVALID, Accounting, Request, Snapshot, account
 from chalicelib.attributes import from_map
 from chalicelib.commands import REQUEST_ID
@@ -179,34 +178,29 @@ def stack(log_dir: Path | None, name: str, faults: RandomFaults | None = None,
     AWS. events_faults: the pipeline's EventBridge calls go through a second proxy: botocore
     honours AWS_ENDPOINT_URL_EVENTBRIDGE (from the service id, "EventBridge"), and only the
     event source's publisher calls the bus without an explicit endpoint."""
-    args = ["--log-level", "WARNING"]
+    args: list[str] = []
     for option, value in (("--visibility-timeout", visibility_timeout),
                           ("--crash-every", crash_every), ("--concurrency", pollers),
                           ("--stream-crash-every", stream_crash_every)):
         if value:
             args += [option, str(value)]
-    with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
-        process = DevstackProcess(Path(log_dir or tmp) / f"{name}.log", *args,
-                                  store=DYNAMODB_LOCAL, env={"LOG_LEVEL": "WARNING",
-                                                             "AWS_EC2_METADATA_DISABLED": "true"})
-        proxy = FaultProxy(None).start()  # its target's port is known once the process runs
-        proxy.random = faults
-        process.env["AWS_ENDPOINT_URL_DYNAMODB"] = proxy.url
-        events_proxy = FaultProxy(None).start() if events_faults is not None else None
-        if events_proxy is not None:
-            events_proxy.random = events_faults
-            process.env["AWS_ENDPOINT_URL_EVENTBRIDGE"] = events_proxy.url
-        try:
-            process.start(timeout=120)
+    proxy = FaultProxy(None).start()  # its target's port is known once the process runs
+    proxy.random = faults
+    env = {"AWS_ENDPOINT_URL_DYNAMODB": proxy.url}
+    events_proxy = FaultProxy(None).start() if events_faults is not None else None
+    if events_proxy is not None:
+        events_proxy.random = events_faults
+        env["AWS_ENDPOINT_URL_EVENTBRIDGE"] = events_proxy.url
+    try:
+        with pipeline(DYNAMODB_LOCAL, *args, log_dir=log_dir, name=name, env=env) as process:
             proxy.forward_to(process.dynamodb_endpoint_url)
             if events_proxy is not None:
                 events_proxy.forward_to(process.endpoint_url)
             yield Stack(process, proxy, events_proxy)
-        finally:
-            process.stop()
-            for started in (proxy, events_proxy):
-                if started is not None:
-                    started.stop()
+    finally:
+        for started in (proxy, events_proxy):
+            if started is not None:
+                started.stop()
 
 
 def progress(text: str) -> None:
