@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from devstack.process import DevstackProcess
@@ -28,19 +28,30 @@ def parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def pipeline(store: str, timeout: float = 120.0) -> Iterator[DevstackProcess]:
-    """`python -m devstack --store <store>` on free loopback ports, logging at WARNING only."""
+def pipeline(store: str, *args: str, log_dir: Path | None = None, name: str = "devstack",
+             env: dict[str, str] | None = None, timeout: float = 120.0
+             ) -> Iterator[DevstackProcess]:
+    """`python -m devstack --store <store> <args>` on free loopback ports, logging at WARNING
+    only, its log in `log_dir` (default: a temporary directory)."""
     from devstack.process import DevstackProcess
 
-    with tempfile.TemporaryDirectory(prefix="bench-devstack-") as log_dir:
-        process = DevstackProcess(Path(log_dir) / "devstack.log", "--log-level", "WARNING",
-                                  store=store, env={"LOG_LEVEL": "WARNING",
-                                                    "AWS_EC2_METADATA_DISABLED": "true"})
+    with tempfile.TemporaryDirectory(prefix="bench-devstack-") as tmp:
+        process = DevstackProcess(Path(log_dir or tmp) / f"{name}.log", "--log-level", "WARNING",
+                                  *args, store=store, env={
+                                      "LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true",
+                                      **(env or {})})
         process.start(timeout)  # DynamoDB Local's JVM takes a few seconds
         try:
             yield process
         finally:
             process.stop()
+
+
+def scan(dynamodb: Any, table: str, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a table, as DynamoDB returns it, read consistently page by page."""
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True,
+                                                        **params):
+        yield from page["Items"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

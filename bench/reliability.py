@@ -5,54 +5,27 @@ the change stream under faults (bench/reliability_history.py).
     .venv/bin/python -m bench.reliability r2 --requests 10000
     .venv/bin/python -m bench.reliability r6 --requests 2000 --fault-rate 0.1 --crashes 5
 
-Both start the pipeline as a real process (`python -m devstack --store dynamodb-local`: SQS on
-moto, the table on Amazon's DynamoDB Local, the consumer running a batch's items concurrently),
-with a short visibility timeout (3 s) so that failed and abandoned messages come back quickly.
-
-R1: every DynamoDB call of the pipeline goes through a fault proxy (devstack/faults.py) that fails
-it with probability --fault-rate (seeded; throttling, 500 before, and 500 after the store served
-it), and every Nth invocation of the consumer dies mid-batch (`--crash-every`, chosen to give
-about --crashes crashes: part of the batch handled, nothing deleted). The requests go to the
-gateway over HTTP (keep-alive sessions, a few threads), paced to keep the queue's backlog under
---max-backlog (a request older than the in-order window is judged on arrival). Once the queue
-is drained the whole table and the DLQ are read and accounted (bench/reliability_workload.py);
-then the DLQ is redriven, the queue drained again, and the accounting repeated.
-
-R2: no faults; the same messages (chosen requestIds and requestTimeEpochs, one hour old, so that
-conditions are judged at once and the outcome cannot depend on timing) sent straight to the
-queue, in stamp order: once to one pipeline, and to a second one with every message sent twice,
-each duplicate at a random later place. The tables must be identical, outcomes included.
+Each starts the pipeline as a real process (`python -m devstack --store dynamodb-local`) with a
+3 s visibility timeout; docs/reliability.md says what each run does and counts.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.output import machine, table
-from bench.reliability_history import print_r6, run_r6
-from bench.reliability_stack import Pacer, Sent, drain, progress, send_http, stack
-from bench.reliability_workload import (
-    GATEWAY_INVALID,
-    Accounting,
-    Snapshot,
-    account,
-    comparable,
-    peek_queue,
-    read_table,
-    workload,
-)
+from bench.output import machine, parser, table
+from bench.reliability_history import R6Result, run_r6
+from bench.reliability_stack import Pacer, Sent, Stack, progress, report, stack
+from bench.reliability_workload import GATEWAY_INVALID, Accounting, comparable, workload
 from chalicelib.commands import REQUEST_ID, REQUEST_TIME_EPOCH
 from devstack.faults import RandomFaults
 from devstack.redrive import redrive
-from devstack.resources import DEFAULT_TABLE
 
 ITEMS_PER_REQUEST = 20  # 10,000 requests over 500 items
 
@@ -73,6 +46,33 @@ class R1Result:
     final: Accounting
     seconds: dict[str, float]
 
+    @property
+    def holds(self) -> bool:
+        final = self.final
+        return (final.lost == final.applied_twice == final.wrong_items == 0
+                and final.version_short == final.invalid_not_rejected == 0)
+
+    def report(self) -> None:
+        faults = self.faults
+        report(f"R1: {self.requests:,} requests, fault rate {faults.rate}, seed {faults.seed}", [
+            ["requests sent", self.requests],
+            ["refused by the gateway (4xx, not accepted)", self.sent.refused],
+            ["  of which valid bodies", self.sent.refused_valid],
+            ["no answer or 5xx from the gateway", len(self.sent.errors)],
+            ["accepted (202)", len(self.sent.accepted)],
+            ["DynamoDB requests through the fault proxy", faults.seen],
+            ["faults injected", faults.total_injected],
+            *[[f"  {kind}", n] for kind, n in sorted(faults.injected.items())],
+            ["consumer crashes mid-batch", self.crashes],
+            ["messages retried after a transient failure", self.transient_retries],
+            ["calls the consumer stopped waiting for (read timeout)", self.client_timeouts],
+            ["moves to the DLQ", self.dlq_moves],
+            ["redriven from the DLQ", self.redriven]], self.final.examples, self.seconds,
+            more="\n\n### Accounting (accepted = applied + rejected + in the DLQ only + lost)\n\n"
+            + table(["", "after the run", "after redrive"], [
+                [name, value, final] for (name, value), (_, final)
+                in zip(self.first.rows(), self.final.rows(), strict=True)]))
+
 
 def run_r1(count: int, fault_rate: float, crashes: int, seed: int, threads: int = 4,
            max_backlog: int = 200, drain_timeout: float = 1800.0,
@@ -81,57 +81,22 @@ def run_r1(count: int, fault_rate: float, crashes: int, seed: int, threads: int 
     # About `crashes` crashes: invocations are about count / 10 (full batches under a backlog).
     crash_every = max(2, count // (10 * max(1, crashes))) if crashes else 0
     faults = RandomFaults(fault_rate, seed)
-    with tempfile.TemporaryDirectory(prefix="reliability-") as tmp, \
-            stack(log_dir or Path(tmp), "r1", faults, crash_every) as target:
-            sqs = target.sqs()
-            queue_url, dlq_url = target.queue_urls()
-            dynamodb = target.dynamodb()
-            seconds: dict[str, float] = {}
-            started = time.monotonic()
-            sent = send_http(target, work, threads, Pacer(sqs, queue_url, max_backlog))
-            seconds["send"] = time.monotonic() - started
-            progress(f"sent {count} in {seconds['send']:.0f} s; draining")
-            seconds["drain after send"] = drain(sqs, queue_url, drain_timeout)
-            progress("drained; accounting, then redriving the DLQ")
-            first = account(sent.accepted, read_table(dynamodb, DEFAULT_TABLE),
-                            peek_queue(sqs, dlq_url))
-            redriven = redrive(sqs, dlq_url, queue_url)
-            mark = time.monotonic()
-            drain(sqs, queue_url, drain_timeout)
-            seconds["redrive + drain"] = time.monotonic() - mark
-            final = account(sent.accepted, read_table(dynamodb, DEFAULT_TABLE),
-                            peek_queue(sqs, dlq_url))
-            seconds["total"] = time.monotonic() - started
-            return R1Result(count, sent, faults, target.log_count("crash #"),
-                            target.log_count('"message": "retry"'),
-                            target.log_count(" DLQ messageId="), target.proxy.client_gone,
-                            first, redriven, final, seconds)
-
-
-def print_r1(result: R1Result) -> None:
-    faults = result.faults
-    print(f"\n## R1: {result.requests:,} requests, fault rate {faults.rate}, seed {faults.seed}\n")
-    print(table(["what", "count"], [
-        ["requests sent", result.requests],
-        ["refused by the gateway (4xx, not accepted)", result.sent.refused],
-        ["  of which valid bodies", result.sent.refused_valid],
-        ["no answer or 5xx from the gateway", len(result.sent.errors)],
-        ["accepted (202)", len(result.sent.accepted)],
-        ["DynamoDB requests through the fault proxy", faults.seen],
-        ["faults injected", faults.total_injected],
-        *[[f"  {kind}", n] for kind, n in sorted(faults.injected.items())],
-        ["consumer crashes mid-batch", result.crashes],
-        ["messages retried after a transient failure", result.transient_retries],
-        ["calls the consumer stopped waiting for (read timeout)", result.client_timeouts],
-        ["moves to the DLQ", result.dlq_moves],
-        ["redriven from the DLQ", result.redriven]]))
-    print("\n### Accounting (accepted = applied + rejected + in the DLQ only + lost)\n")
-    print(table(["", "after the run", "after redrive"],
-                [[name, value, final] for (name, value), (_, final)
-                 in zip(result.first.rows(), result.final.rows(), strict=True)]))
-    for text in result.final.examples:
-        print(f"  {text}")
-    print("\nseconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
+    with stack(log_dir, "r1", faults, crash_every) as target:
+        started = time.monotonic()
+        sent = target.send(work, threads, target.pacer(max_backlog))
+        seconds = {"send": time.monotonic() - started}
+        progress(f"sent {count} in {seconds['send']:.0f} s; draining")
+        seconds["drain after send"] = target.drain(drain_timeout)
+        progress("drained; accounting, then redriving the DLQ")
+        first = target.account(sent.accepted)
+        redriven = redrive(target.sqs, target.dlq_url, target.queue_url)
+        seconds["redrive + drain"] = target.drain(drain_timeout)
+        final = target.account(sent.accepted)
+        seconds["total"] = time.monotonic() - started
+        return R1Result(count, sent, faults, target.log_count("crash #"),
+                        target.log_count('"message": "retry"'),
+                        target.log_count(" DLQ messageId="), target.proxy.client_gone,
+                        first, redriven, final, seconds)
 
 
 # -- R2 -------------------------------------------------------------------------------------------
@@ -144,6 +109,21 @@ class R2Result:
     items_differing: list[str]
     outcomes_differing: list[str]
     seconds: dict[str, float]
+
+    @property
+    def holds(self) -> bool:
+        return not self.items_differing and not self.outcomes_differing
+
+    def report(self) -> None:
+        report(f"R2: {self.messages:,} messages, each delivered twice vs once", [
+            ["messages (single run)", self.messages],
+            ["deliveries (double run)", self.messages * 2],
+            ["outcomes compared", self.outcomes_compared],
+            ["items compared (tombstones too)", self.items_compared],
+            ["outcomes differing", len(self.outcomes_differing)],
+            ["items differing", len(self.items_differing)]],
+            [f"differs: {key}" for key in (self.items_differing + self.outcomes_differing)[:10]],
+            self.seconds)
 
 
 def r2_messages(count: int, seed: int) -> list[dict[str, Any]]:
@@ -165,99 +145,64 @@ def twice(messages: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     return [m for _, _, m in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
-def send_direct(sqs: Any, queue_url: str, messages: list[dict[str, Any]], pacer: Pacer) -> None:
+def send_direct(target: Stack, messages: list[dict[str, Any]], pacer: Pacer) -> None:
     for start in range(0, len(messages), 10):
         pacer.wait()
         entries = [{"Id": str(i), **m} for i, m in enumerate(messages[start:start + 10])]
-        failed = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
+        failed = target.sqs.send_message_batch(QueueUrl=target.queue_url,
+                                               Entries=entries).get("Failed")
         if failed:
             raise RuntimeError(f"SendMessageBatch failed: {json.dumps(failed)[:500]}")
-
-
-def deliver(log_dir: Path, name: str, messages: list[dict[str, Any]], max_backlog: int,
-            drain_timeout: float) -> tuple[Snapshot, float]:
-    # One poller: each run applies the messages in the order they were sent, so the only
-    # difference between the two runs is the duplicates (several pollers would also reorder
-    # conditional writes, which standard mode judges on arrival).
-    with stack(log_dir, name, pollers=1) as target:
-        sqs = target.sqs()
-        queue_url, _ = target.queue_urls()
-        started = time.monotonic()
-        send_direct(sqs, queue_url, messages, Pacer(sqs, queue_url, max_backlog))
-        progress(f"{name}: sent {len(messages)} messages; draining")
-        drain(sqs, queue_url, drain_timeout)
-        return read_table(target.dynamodb(), DEFAULT_TABLE), (
-            time.monotonic() - started)
 
 
 def run_r2(count: int, seed: int, max_backlog: int = 200, drain_timeout: float = 1800.0,
            log_dir: Path | None = None) -> R2Result:
     messages = r2_messages(count, seed)
-    with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
-        where = log_dir or Path(tmp)
-        once, once_seconds = deliver(where, "r2-once", messages, max_backlog, drain_timeout)
-        doubled, twice_seconds = deliver(where, "r2-twice", twice(messages, seed), max_backlog,
-                                         drain_timeout)
-    items_once, outcomes_once = comparable(once)
-    items_twice, outcomes_twice = comparable(doubled)
-    return R2Result(
-        len(messages), len(set(items_once) | set(items_twice)),
-        len(set(outcomes_once) | set(outcomes_twice)),
-        sorted(k for k in set(items_once) | set(items_twice)
-               if items_once.get(k) != items_twice.get(k)),
-        sorted(k for k in set(outcomes_once) | set(outcomes_twice)
-               if outcomes_once.get(k) != outcomes_twice.get(k)),
-        {"single delivery": once_seconds, "double delivery": twice_seconds})
-
-
-def print_r2(result: R2Result) -> None:
-    print(f"\n## R2: {result.messages:,} messages, each delivered twice vs once\n")
-    print(table(["what", "count"], [
-        ["messages (single run)", result.messages],
-        ["deliveries (double run)", result.messages * 2],
-        ["outcomes compared", result.outcomes_compared],
-        ["items compared (tombstones too)", result.items_compared],
-        ["outcomes differing", len(result.outcomes_differing)],
-        ["items differing", len(result.items_differing)]]))
-    for key in (result.items_differing + result.outcomes_differing)[:10]:
-        print(f"  differs: {key}")
-    print("\nseconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
+    tables, seconds = [], {}
+    for name, delivered in (("single delivery", messages),
+                            ("double delivery", twice(messages, seed))):
+        # One poller: each run applies the messages in the order they were sent, so the only
+        # difference between the two runs is the duplicates (several pollers would also reorder
+        # conditional writes, which standard mode judges on arrival).
+        with stack(log_dir, f"r2-{name.split()[0]}", pollers=1) as target:
+            started = time.monotonic()
+            send_direct(target, delivered, target.pacer(max_backlog))
+            progress(f"{name}: sent {len(delivered)} messages; draining")
+            target.drain(drain_timeout)
+            tables.append(comparable(target.table()))
+            seconds[name] = time.monotonic() - started
+    (items_once, outcomes_once), (items_twice, outcomes_twice) = tables
+    items, outcomes = set(items_once) | set(items_twice), set(outcomes_once) | set(outcomes_twice)
+    return R2Result(len(messages), len(items), len(outcomes),
+                    sorted(k for k in items if items_once.get(k) != items_twice.get(k)),
+                    sorted(k for k in outcomes if outcomes_once.get(k) != outcomes_twice.get(k)),
+                    seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", choices=["r1", "r2", "r6"])
-    parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--fault-rate", type=float, default=0.1, help="R1 (default 0.1)")
-    parser.add_argument("--crashes", type=int, default=3, help="R1: about this many (default 3)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=4, help="R1 HTTP senders (default 4)")
-    parser.add_argument("--max-backlog", type=int, default=200)
-    parser.add_argument("--drain-timeout", type=float, default=1800.0)
-    parser.add_argument("--log-dir", type=Path, default=None,
-                        help="keep the pipeline's logs here (default: a temporary directory)")
-    args = parser.parse_args(argv)
-    if not 1 <= args.requests <= 100_000:
-        parser.error("--requests must be 1..100,000")
+    cli = parser("bench.reliability", __doc__)
+    cli.add_argument("run", choices=["r1", "r2", "r6"])
+    cli.add_argument("--requests", type=int, default=10_000, choices=range(1, 100_001),
+                     metavar="1..100000")
+    cli.add_argument("--fault-rate", type=float, default=0.1, help="R1, R6 (default 0.1)")
+    cli.add_argument("--crashes", type=int, default=3, help="R1, R6: about this many (3)")
+    cli.add_argument("--seed", type=int, default=1)
+    cli.add_argument("--threads", type=int, default=4, help="R1, R6 HTTP senders (default 4)")
+    cli.add_argument("--max-backlog", type=int, default=200)
+    cli.add_argument("--drain-timeout", type=float, default=1800.0)
+    cli.add_argument("--log-dir", type=Path, default=None,
+                     help="keep the pipeline's logs here (default: a temporary directory)")
+    args = cli.parse_args(argv)
     print(f"machine: {machine()}", flush=True)
-    if args.run == "r6":
-        r6 = run_r6(args.requests, args.fault_rate, args.crashes, args.seed, args.threads,
-                    args.max_backlog, args.drain_timeout, args.log_dir)
-        print_r6(r6)
-        good = r6.holds
-    elif args.run == "r1":
-        r1 = run_r1(args.requests, args.fault_rate, args.crashes, args.seed, args.threads,
-                    args.max_backlog, args.drain_timeout, args.log_dir)
-        print_r1(r1)
-        good = (r1.final.lost == r1.final.applied_twice == r1.final.wrong_items == 0
-                and r1.final.version_short == r1.final.invalid_not_rejected == 0)
+    common = {"max_backlog": args.max_backlog, "drain_timeout": args.drain_timeout,
+              "log_dir": args.log_dir}
+    if args.run == "r2":
+        result: R1Result | R2Result | R6Result = run_r2(args.requests, args.seed, **common)
     else:
-        r2 = run_r2(args.requests, args.seed, args.max_backlog, args.drain_timeout,
-                    args.log_dir)
-        print_r2(r2)
-        good = not r2.items_differing and not r2.outcomes_differing
-    return 0 if good else 1
+        result = (run_r1 if args.run == "r1" else run_r6)(
+            args.requests, args.fault_rate, args.crashes, args.seed, args.threads, **common)
+    result.report()
+    return 0 if result.holds else 1
 
 
 if __name__ == "__main__":

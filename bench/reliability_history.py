@@ -1,38 +1,27 @@
-"""R6 (bench/reliability.py): the change stream under faults. The R1 pipeline, its DynamoDB calls
-through the fault proxy, its EventBridge calls through a second one (PutEvents: whole calls and
-single entries fail), and `publish_changes` dying mid-batch every Nth invocation; writes over a
-few hundred items sent to the gateway. Once the queue is drained and the history settled: does
-each item's history equal its applied versions?
+"""R6 (`python -m bench.reliability r6`): the change stream under faults. R1's pipeline with its
+EventBridge calls through a second fault proxy and `publish_changes` dying mid-batch; does each
+item's history equal its applied versions? docs/reliability.md ("R6") says how it is run.
 
-Every applied write gives the item its next version (R1 checks `version` = applied writes) and
-exactly one change event, except a delete of an item already deleted or never created (nothing
-a reader sees changes: no event). So, walking an item's versions 1..V (V its stored version,
-tombstones included), each version has one history entry, or it is a tombstone-to-tombstone
-delete: nothing visible before it nor after it. Any other version without an entry is
-`missing`; an applied request under two versions is `twice`; an entry naming no applied write of
-the item, or past V, is `unknown`. The history's images must also chain: each entry's `old` is
-the previous version's `new`, and the last `new` is the item as stored (`chain breaks`).
+Every applied write gives the item its next version and exactly one change event, except a
+delete of an item already deleted or never created (nothing a reader sees changes: no event).
+So each version 1..V (V the stored version, tombstones included) has one history entry, or is a
+tombstone-to-tombstone delete; any other version without an entry is `missing`, an applied
+request under two versions `twice`, an entry naming no applied write of the item, or past V,
+`unknown`; each entry's `old` must be the previous version's `new`, and the last `new` the item
+as stored (`chain breaks`).
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.output import table
-from bench.reliability_stack import Pacer, Sent, drain, progress, send_http, settle, stack
-from bench.reliability_workload import (
-    Accounting,
-    Snapshot,
-    account,
-    peek_queue,
-    read_table,
-    workload,
-)
+from bench.output import scan
+from bench.reliability_stack import Sent, progress, report, stack
+from bench.reliability_workload import Accounting, Counts, Snapshot, account, workload
 from chalicelib.attributes import loads
 from chalicelib.reads import public_item
 from devstack.changes import ChangeNames
@@ -46,20 +35,13 @@ History = dict[str, dict[int, dict[str, Any]]]  # item id -> version -> change e
 
 def read_history(dynamodb: Any, table: str) -> History:
     history: History = {}
-    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    for _ in range(100_000):  # bounded pages
-        response = dynamodb.scan(**request)
-        for raw in response.get("Items", []):
-            history.setdefault(raw["id"]["S"], {})[int(raw["version"]["N"])] = loads(
-                raw["event"]["S"])
-        if "LastEvaluatedKey" not in response:
-            return history
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    for raw in scan(dynamodb, table):
+        history.setdefault(raw["id"]["S"], {})[int(raw["version"]["N"])] = loads(raw["event"]["S"])
     return history
 
 
 @dataclass
-class HistoryAccounting:
+class HistoryAccounting(Counts):
     items: int = 0
     applied_writes: int = 0
     history_entries: int = 0
@@ -75,14 +57,6 @@ class HistoryAccounting:
     def holds(self) -> bool:
         return (self.missing == self.twice == self.unknown == self.chain_breaks
                 == self.version_not_applied_writes == 0)
-
-    def rows(self) -> list[tuple[str, int]]:
-        return [(name.replace("_", " "), value) for name, value in vars(self).items()
-                if isinstance(value, int)]
-
-    def note(self, text: str) -> None:
-        if len(self.examples) < 10:
-            self.examples.append(text[:300])
 
 
 def account_history(snapshot: Snapshot, history: History) -> HistoryAccounting:
@@ -150,6 +124,25 @@ class R6Result:
         return (self.history.holds and self.history_dlq == 0 and self.stream_failures == 0
                 and self.main.lost == 0 and self.main.dlq_only == 0)
 
+    def report(self) -> None:
+        main, events = self.main, self.events_faults
+        rows: list[list[Any]] = [
+            ["writes sent", self.writes], ["accepted (202)", len(self.sent.accepted)],
+            ["applied / rejected", f"{main.applied:,} / {main.rejected:,}"],
+            ["lost / in the DLQ only", f"{main.lost:,} / {main.dlq_only:,}"]]
+        for name, faults in (("DynamoDB", self.dynamodb_faults), ("PutEvents", events)):
+            rows += [[f"{name} calls through the fault proxy", faults.seen],
+                     ["  faults injected", faults.total_injected],
+                     *[[f"    {kind}", n] for kind, n in sorted(faults.injected.items())]]
+        report(f"R6: {self.writes:,} writes, fault rate {self.dynamodb_faults.rate}, seeds "
+               f"{self.dynamodb_faults.seed} / {events.seed}", [
+                   *rows, ["  PutEvents entries failed one by one", events.failed_entries],
+                   ["stream handler crashes mid-batch", self.stream_crashes],
+                   ["stream batches handed back (partial batch response)", self.publish_failures],
+                   *self.history.rows(), ["in the history DLQ", self.history_dlq],
+                   ["in the stream's on-failure queue", self.stream_failures]],
+               self.history.examples, self.seconds)
+
 
 def run_r6(count: int, fault_rate: float, crashes: int, seed: int, threads: int = 4,
            max_backlog: int = 200, drain_timeout: float = 1800.0,
@@ -163,55 +156,27 @@ def run_r6(count: int, fault_rate: float, crashes: int, seed: int, threads: int 
     events_faults = RandomFaults(fault_rate, seed + 1, (THROTTLE, SERVER_ERROR,
                                                         SERVER_ERROR_AFTER, ENTRIES), "PutEvents")
     names = ChangeNames(DEFAULT_TABLE)
-    with tempfile.TemporaryDirectory(prefix="reliability-") as tmp, \
-            stack(log_dir or Path(tmp), "r6", dynamodb_faults, events_faults=events_faults,
-                  stream_crash_every=crash_every) as target:
-        sqs, dynamodb = target.sqs(), target.dynamodb()
-        queue_url, dlq_url = target.queue_urls()
-        history_url = sqs.get_queue_url(QueueName=names.history_queue)["QueueUrl"]
-        history_dlq_url = sqs.get_queue_url(QueueName=names.history_dlq)["QueueUrl"]
-        failures_url = sqs.get_queue_url(QueueName=names.stream_failures)["QueueUrl"]
+    with stack(log_dir, "r6", dynamodb_faults, events_faults=events_faults,
+               stream_crash_every=crash_every) as target:
         started = time.monotonic()
-        sent = send_http(target, work, threads, Pacer(sqs, queue_url, max_backlog))
+        sent = target.send(work, threads, target.pacer(max_backlog))
         seconds = {"send": time.monotonic() - started}
         progress(f"sent {count} in {seconds['send']:.0f} s; draining, then the history")
-        seconds["drain"] = drain(sqs, queue_url, drain_timeout)
+        seconds["drain"] = target.drain(drain_timeout)
+
+        def history(snapshot: Snapshot) -> HistoryAccounting:
+            return account_history(snapshot, read_history(target.dynamodb, names.history_table))
 
         def check() -> tuple[bool, int]:
-            found = account_history(read_table(dynamodb, DEFAULT_TABLE),
-                                    read_history(dynamodb, names.history_table))
+            found = history(target.table())
             return found.missing == found.chain_breaks == 0, found.history_entries
 
-        seconds["history settled"] = settle(sqs, history_url, check, drain_timeout)
-        snapshot = read_table(dynamodb, DEFAULT_TABLE)
+        seconds["history settled"] = target.drain(drain_timeout, target.url(names.history_queue),
+                                                  check, quiet_checks=10)
+        snapshot = target.table()
         return R6Result(
             count, sent, dynamodb_faults, events_faults, target.log_count("stream crash #"),
             target.log_count("publish_changes reported a failure"),
-            account(sent.accepted, snapshot, peek_queue(sqs, dlq_url)),
-            account_history(snapshot, read_history(dynamodb, names.history_table)),
-            len(peek_queue(sqs, history_dlq_url)), len(peek_queue(sqs, failures_url)), seconds)
-
-
-def print_r6(result: R6Result) -> None:
-    print(f"\n## R6: {result.writes:,} writes, fault rate {result.dynamodb_faults.rate}, "
-          f"seeds {result.dynamodb_faults.seed} / {result.events_faults.seed}\n")
-    faults = [(f"{name} calls through the fault proxy", f.seen, f) for name, f in
-              (("DynamoDB", result.dynamodb_faults), ("PutEvents", result.events_faults))]
-    main = result.main
-    rows: list[list[Any]] = [["writes sent", result.writes],
-                             ["accepted (202)", len(result.sent.accepted)],
-                             ["applied / rejected", f"{main.applied:,} / {main.rejected:,}"],
-                             ["lost / in the DLQ only", f"{main.lost:,} / {main.dlq_only:,}"]]
-    for label, seen, f in faults:
-        rows += [[label, seen], ["  faults injected", f.total_injected],
-                 *[[f"    {kind}", n] for kind, n in sorted(f.injected.items())]]
-    rows += [["  PutEvents entries failed one by one", result.events_faults.failed_entries],
-             ["stream handler crashes mid-batch", result.stream_crashes],
-             ["stream batches handed back (partial batch response)", result.publish_failures],
-             *[[name, value] for name, value in result.history.rows()],
-             ["in the history DLQ", result.history_dlq],
-             ["in the stream's on-failure queue", result.stream_failures]]
-    print(table(["what", "count"], rows))
-    for text in result.history.examples:
-        print(f"  {text}")
-    print("\nseconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items()))
+            account(sent.accepted, snapshot, target.peek(target.dlq_url)), history(snapshot),
+            len(target.peek(target.url(names.history_dlq))),
+            len(target.peek(target.url(names.stream_failures))), seconds)

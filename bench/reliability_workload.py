@@ -1,17 +1,7 @@
-"""The reliability runs' workload and their accounting (bench/reliability.py).
-
-A seeded workload of requests over a set of items: puts, updates of overlapping and disjoint
-attributes (removals too), deletes and reads; on some items ("conditional" ones) also creates and
-expectedVersion; bodies the gateway refuses (400: never accepted); and bodies that pass the
-gateway and that the consumer must reject (a number DynamoDB cannot hold, a lone surrogate).
-
-The accounting reads the whole table and the DLQ and says, for the accepted requests, how many
-ended applied, rejected, in the DLQ, or nowhere (lost); whether any write took effect twice (an
-item's `version` counts its applied writes, tombstones included, so it must equal the number of
-applied write outcomes for it); and which items differ from the in-order result (devstack's
-Model). The in-order guarantee covers puts, updates and deletes in any delivery order; creates
-and expectedVersion are judged on arrival (docs/how-it-works.md, "In-order results"), so items
-that had them are counted apart, never as wrong.
+"""The reliability runs' seeded workload (writes, reads, bodies the gateway refuses, bodies the
+consumer must reject) and the accounting of what a run left: applied, rejected, in the DLQ or
+lost; writes applied twice (an item's `version` counts its applied writes); items that differ
+from the in-order result. docs/reliability.md ("R1") says what each figure counts and why.
 """
 
 from __future__ import annotations
@@ -22,9 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.attributes import from_map
-from chalicelib.commands import REQUEST_ID, Command, Stamp
-from chalicelib.dynamodb import ITEM_PREFIX, REQUEST_PREFIX
+from chalicelib.commands import Command, Stamp
 from devstack.in_order import apply_in_order
 
 ATTRIBUTES = ["a", "b", "c", "d", "e", "f"]
@@ -99,8 +87,6 @@ def _value(rng: random.Random) -> Any:
                        [1, "two"], {"n": rng.randint(0, 9)}])
 
 
-# -- reading what the run left --------------------------------------------------------------------
-
 @dataclass
 class Snapshot:
     """The table after a run: outcomes by requestId, item records (tombstones too) by id."""
@@ -109,50 +95,24 @@ class Snapshot:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def read_table(dynamodb: Any, table: str) -> Snapshot:
-    snapshot = Snapshot()
-    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    for _ in range(100_000):  # bounded pages
-        response = dynamodb.scan(**request)
-        for raw in response.get("Items", []):
-            record = from_map(raw)
-            key = str(record["pk"])
-            if key.startswith(REQUEST_PREFIX):
-                snapshot.outcomes[str(record["requestId"])] = record
-            elif key.startswith(ITEM_PREFIX):
-                snapshot.items[str(record["id"])] = record
-        if "LastEvaluatedKey" not in response:
-            break
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    return snapshot
+class Counts:
+    """An accounting: every int field is a row of its report; `examples` up to 10 notes."""
 
+    examples: list[str]
 
-def peek_queue(sqs: Any, queue_url: str) -> list[str]:
-    """The requestIds of the messages in a queue (a DLQ), left there: received with a long
-    visibility timeout, then made visible again."""
-    found: dict[str, str] = {}
-    handles = []
-    for _ in range(10_000):  # bounded
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=0, VisibilityTimeout=120,
-                                       MessageAttributeNames=["All"]).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            attribute = (message.get("MessageAttributes") or {}).get(REQUEST_ID) or {}
-            found[message["MessageId"]] = attribute.get("StringValue") or message["MessageId"]
-            handles.append(message["ReceiptHandle"])
-    for start in range(0, len(handles), 10):
-        sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
-            {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-            for i, h in enumerate(handles[start:start + 10])])
-    return list(found.values())
+    def rows(self) -> list[list[Any]]:
+        return [[name.replace("_", " "), value] for name, value in vars(self).items()
+                if isinstance(value, int)]
+
+    def note(self, text: str) -> None:
+        if len(self.examples) < 10:
+            self.examples.append(text[:500])
 
 
 # -- accounting -----------------------------------------------------------------------------------
 
 @dataclass
-class Accounting:
+class Accounting(Counts):
     accepted: int = 0
     applied: int = 0
     rejected: int = 0
@@ -171,10 +131,6 @@ class Accounting:
     conditional_in_order: int = 0  # of those, equal to the in-order result anyway
     examples: list[str] = field(default_factory=list)
 
-    def rows(self) -> list[tuple[str, int]]:
-        return [(name.replace("_", " "), value) for name, value in vars(self).items()
-                if isinstance(value, int)]
-
 
 def account(accepted: dict[str, Request], snapshot: Snapshot, dlq: list[str]) -> Accounting:
     """accepted: requestId -> the request the gateway answered 202 for."""
@@ -190,7 +146,7 @@ def account(accepted: dict[str, Request], snapshot: Snapshot, dlq: list[str]) ->
                 pending.add(request.item_id)
             else:
                 result.lost += 1
-                _example(result, f"lost: {request_id} {request.body}")
+                result.note(f"lost: {request_id} {request.body}")
             continue
         result.dlq_with_outcome += request_id in in_dlq
         status = outcome["status"]
@@ -198,7 +154,7 @@ def account(accepted: dict[str, Request], snapshot: Snapshot, dlq: list[str]) ->
         result.rejected += status == "rejected"
         if request.kind == CONSUMER_INVALID and status != "rejected":
             result.invalid_not_rejected += 1
-            _example(result, f"invalid but {status}: {request_id} {request.body}")
+            result.note(f"invalid but {status}: {request_id} {request.body}")
         stamp = Stamp(int(outcome["requestTimeEpoch"]), request_id)
         by_item.setdefault(request.item_id, []).append((stamp, request))
     result.unknown_outcomes = len(set(snapshot.outcomes) - set(accepted))
@@ -210,10 +166,10 @@ def account(accepted: dict[str, Request], snapshot: Snapshot, dlq: list[str]) ->
         version = int(record["version"]) if record else 0
         if version > applied_writes[item_id]:
             result.applied_twice += 1
-            _example(result, f"{item_id}: version {version}, {applied_writes[item_id]} applied")
+            result.note(f"{item_id}: version {version}, {applied_writes[item_id]} applied")
         elif version < applied_writes[item_id]:
             result.version_short += 1
-            _example(result, f"{item_id}: version {version}, {applied_writes[item_id]} applied")
+            result.note(f"{item_id}: version {version}, {applied_writes[item_id]} applied")
         requests = by_item.get(item_id, [])
         if item_id in pending:
             result.pending_items += 1
@@ -230,19 +186,14 @@ def account(accepted: dict[str, Request], snapshot: Snapshot, dlq: list[str]) ->
             result.plain_items += 1
             if not matches:
                 result.wrong_items += 1
-                _example(result, f"{item_id}: stored {stored}, in order {model.exists, model.item}")
+                result.note(f"{item_id}: stored {stored}, in order {model.exists, model.item}")
     return result
-
-
-def _example(result: Accounting, text: str) -> None:
-    if len(result.examples) < 10:
-        result.examples.append(text[:500])
 
 
 def comparable(snapshot: Snapshot) -> tuple[dict[str, Any], dict[str, Any]]:
     """Items and outcomes without the fields that record when (handledAt, expiresAt, ...)."""
     when = {"handledAt", "expiresAt", "updatedAt"}
-    items = {k: {n: v for n, v in r.items() if n not in when} for k, r in snapshot.items.items()}
-    outcomes = {k: {n: v for n, v in r.items() if n not in when}
-                for k, r in snapshot.outcomes.items()}
+    items, outcomes = ({key: {n: v for n, v in record.items() if n not in when}
+                        for key, record in records.items()}
+                       for records in (snapshot.items, snapshot.outcomes))
     return items, outcomes

@@ -7,7 +7,6 @@ bench.results` prints them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -15,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bench.output import table
+from bench.output import parser, table
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "results.json"
 
@@ -95,10 +94,9 @@ def summary_rows(results: dict[str, Any]) -> list[list[object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.results", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", type=Path, default=DEFAULT_PATH)
-    path = parser.parse_args(argv).path
+    cli = parser("bench.results", __doc__)
+    cli.add_argument("--path", type=Path, default=DEFAULT_PATH)
+    path = cli.parse_args(argv).path
     results = load(path)
     print(f"\n## Targets ({path})\n")
     print(table(["key", "what", "value", "target", "verdict", "measured by"],

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -24,20 +23,12 @@ from typing import Any
 
 import numpy
 
-from bench.output import machine, parser, table
-from bench.reliability_stack import Pacer, Sent, Stack, drain, progress, send_http, stack
-from bench.reliability_workload import (
-    WRITE,
-    Accounting,
-    Request,
-    account,
-    peek_queue,
-    read_table,
-    workload,
-)
+from bench.output import machine, parser
+from bench.reliability_stack import Pacer, Sent, Stack, progress, report, stack
+from bench.reliability_workload import WRITE, Accounting, Request, account, workload
 from chalicelib.commands import parse_command
 from devstack.faults import RandomFaults
-from devstack.resources import DEFAULT_TABLE, queue_depth
+from devstack.resources import queue_depth
 
 
 class RatePacer(Pacer):
@@ -81,26 +72,22 @@ def run(scenario: str, count: int, seed: int, fault_rate: float = 0.1,
         work = workload(count, max(10, count // 20), seed, prefix=f"{scenario}-")
         threads = 4
     faults = RandomFaults(fault_rate, seed) if scenario == "faults" else None
-    with tempfile.TemporaryDirectory(prefix="retries-") as tmp, \
-            stack(log_dir or Path(tmp), scenario, faults, visibility_timeout=None) as target:
-        sqs = target.sqs()
-        queue_url, dlq_url = target.queue_urls()
+    with stack(log_dir, scenario, faults, visibility_timeout=None) as target:
         started = time.monotonic()
         back_ms: int | None = None
         if scenario == "outage":
             target.proxy.down = True
-            pacer: Pacer = RatePacer(count / (minutes * 60))
-            sent = send_http(target, work, threads, pacer)
+            sent = target.send(work, threads, RatePacer(count / (minutes * 60)))
             time.sleep(max(0.0, started + minutes * 60 - time.monotonic()))
             target.proxy.down = False
             back_ms = int(time.time() * 1000)
             progress(f"DynamoDB back after {time.monotonic() - started:.0f} s; "
-                     f"{queue_depth(sqs, queue_url)} in the queue")
+                     f"{queue_depth(target.sqs, target.queue_url)} in the queue")
         else:
-            sent = send_http(target, work, threads, Pacer(sqs, queue_url, 200))
+            sent = target.send(work, threads, target.pacer(200))
         progress(f"sent {count} in {time.monotonic() - started:.0f} s; draining")
-        drain(sqs, queue_url, 1800)
-        return _result(scenario, target, sent, peek_queue(sqs, dlq_url), back_ms,
+        target.drain(1800)
+        return _result(scenario, target, sent, target.peek(target.dlq_url), back_ms,
                        time.monotonic() - started)
 
 
@@ -113,7 +100,7 @@ def _put(item_id: str, value: int) -> Request:
 
 def _result(scenario: str, target: Stack, sent: Sent, dlq: list[str], back_ms: int | None,
             seconds: float) -> RecoveryResult:
-    snapshot = read_table(target.dynamodb(), DEFAULT_TABLE)
+    snapshot = target.table()
     accepted: dict[str, Request] = sent.accepted
     outcomes = [snapshot.outcomes[r] for r in accepted if r in snapshot.outcomes]
     latencies = [(float(o["handledAt"]) - float(o["requestTimeEpoch"])) / 1000 for o in outcomes]
@@ -127,7 +114,7 @@ def _result(scenario: str, target: Stack, sent: Sent, dlq: list[str], back_ms: i
                           target.log_count('"message": "outage'), seconds)
 
 
-def report(result: RecoveryResult) -> list[list[Any]]:
+def figures(result: RecoveryResult) -> list[list[Any]]:
     accounting, latencies = result.accounting, result.latencies
     rows: list[list[Any]] = [
         ["accepted (202)", accounting.accepted],
@@ -161,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}", flush=True)
     result = run(args.scenario, args.requests, args.seed, args.fault_rate, args.minutes,
                  args.log_dir)
-    print(f"\n## {args.scenario}: {args.requests:,} requests\n")
-    print(table(["what", "value"], report(result)))
+    report(f"{args.scenario}: {args.requests:,} requests", figures(result), value="value")
     accounting = result.accounting
     good = (accounting.lost == accounting.applied_twice == accounting.wrong_items == 0
             and not result.sent.errors)

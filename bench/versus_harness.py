@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from bench.output import scan
 from bench.versus_workload import BATCH, REGION, Request, item_bytes, record
 from devstack.lambda_events import LocalLambdaContext
 
@@ -211,8 +212,7 @@ class Bench:
     def write_units(self, run: Run) -> float:
         """The engine's units, plus 2 WRU per KB for each transaction write action, the KB those
         of the table's largest item (DynamoDB's item size: names and values, in bytes)."""
-        largest = max((item_bytes(item) for page in self.direct.get_paginator("scan").paginate(
-            TableName=run.table_name) for item in page["Items"]), default=1)
+        largest = max(map(item_bytes, scan(self.direct, run.table_name)), default=1)
         return run.meter.units["write"] + 2 * run.meter.units["transaction writes"] * math.ceil(
             largest / 1024)
 
