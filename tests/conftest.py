@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,13 @@ T = TypeVar("T")
 # one a test uses: the table's endpoint (functional tests), the pipeline process (e2e), or just
 # the store's name (tests that start their own pipeline).
 STORE_FIXTURES = ("dynamodb_endpoint", "pipeline", "safe_mode_pipeline", "store_name")
+
+# Every DynamoDB Local the tests start (directly or in a pipeline process, which inherits this)
+# runs without the JVM's optimising compiler (C2): a test's JVM lives seconds, and compiling its
+# hot code with C2 about doubled its CPU without making it answer faster. The suite is CPU-bound,
+# so that is wall time (docs/testing.md, "How it runs"). `make run` and the benchmarks keep the
+# JVM's default.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
 
 # Tests that fail on DynamoDB Local because the code under test (chalicelib) differs from what
 # DynamoDB does: test name -> what DynamoDB Local answers. Strict: fixed code makes them fail.
