@@ -3,7 +3,7 @@
 checkov lives in its own virtualenv (.venv-checkov, `make test` creates it: its boto3 pin
 conflicts with ours) and runs offline (scripts/offline_checkov.py, which fails the run if checkov
 tries the network). The skips are in the templates themselves (resource Metadata, checkov's
-CloudFormation form); tests/unit/test_infra_template.py checks each carries a reason.
+CloudFormation form); tests/unit/test_infra_operations.py checks each carries a reason.
 """
 
 from __future__ import annotations
