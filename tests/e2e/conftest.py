@@ -37,7 +37,7 @@ VISIBILITY_TIMEOUT = 3
 # For the same reason, time is compressed where the consumer waits on purpose: a failed
 # condition waits 1, 2, 4 s for earlier requests (not 2, 4, 8), and a transient failure comes
 # back after a quarter of its pause (chalicelib/retries.py). The pacing itself is tested in
-# tests/functional/test_retry_pacing.py and tests/functional/test_consumer.py.
+# tests/functional/test_retry_pacing.py and tests/functional/test_consumer_ordering.py.
 COMPRESSED_TIME = {"CONDITION_RETRY_DELAY_SECONDS": "1", "RETRY_DELAY_SCALE": "0.25"}
 
 

@@ -28,14 +28,12 @@ from devstack.faults import Fault, FaultProxy
 from devstack.lambda_events import lambda_record
 from devstack.resources import Resources, ensure_resources
 from tests.conftest import REGION
-from tests.functional import test_consumer
-from tests.functional.test_consumer import drain, make_poller, outcome
+from tests.consumer_harness import drain, has_outcome, make_poller, outcome
 from tests.functional.test_in_order import PROPERTY, Model, Request, sequences, stored, with_id
 
 AppLoader = Callable[[bool], tuple[ModuleType, FaultProxy]]
-# The consumer tests' fixtures (the app through a fault proxy), here with FIFO `resources`.
-faults = test_consumer.faults
-load_app = test_consumer.load_app
+# The consumer tests' fixtures (faults, load_app: tests/functional/conftest.py) take the FIFO
+# `resources` below.
 
 
 @pytest.fixture
@@ -96,7 +94,7 @@ def test_a_group_stops_at_its_first_failure_and_other_groups_go_on(
     poller = make_poller(app, resources, sqs, honour_batch_item_failures=report)
     assert poller.poll_once() == 5  # both groups in one batch
     assert flaky.injected == MAX_ATTEMPTS
-    assert not any(test_consumer._has_outcome(app, r) for r in ("r-a2", "r-a3"))
+    assert not any(has_outcome(app, r) for r in ("r-a2", "r-a3"))
     assert app.store.get_item("a") == {"id": "a", "version": 1, "n": 1}
     assert app.store.get_item("b") == {"id": "b", "version": 2, "n": 1, "m": 2}
     assert drain(poller) == 2  # a2, then a3: nothing else came back
