@@ -1,5 +1,6 @@
-"""Fixtures of the consumer's tests (test_consumer_*.py, test_fifo.py): app.py loaded with one
-deploy path's settings, its DynamoDB traffic through devstack's fault proxy."""
+"""Fixtures shared by functional test modules: the consumer's (test_consumer_*.py, test_fifo.py:
+app.py loaded with one deploy path's settings, its DynamoDB traffic through devstack's fault
+proxy), and those of the stacks in moto's CloudFormation (test_infra_stack*.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from types import ModuleType
 
 import pytest
 
+from devstack.emulator import MotoServer
 from devstack.faults import FaultProxy
 from devstack.resources import Resources
+from scripts.standalone_template import write as write_standalone
 from tests.conftest import AppImport
 
 
@@ -37,3 +40,24 @@ def load_app(resources: Resources, monkeypatch: pytest.MonkeyPatch, faults: Faul
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", faults.url)
         return import_app(), faults
     return load
+
+
+# ---------------------------------------------------------------- stacks in moto's CloudFormation
+
+
+@pytest.fixture(scope="module")
+def moto(moto_server: MotoServer) -> MotoServer:
+    return moto_server
+
+
+@pytest.fixture
+def no_endpoint_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dummy credentials and the region come from tests/conftest.py; the stack tests' clients
+    # name the endpoint themselves (tests/moto_stacks.py).
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+# The standalone template, built once per worker for the modules that deploy it.
+@pytest.fixture(scope="session")
+def template_body(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_standalone(tmp_path_factory.mktemp("standalone") / "standalone.json").read_text()

@@ -12,7 +12,7 @@ from devstack.emulator import MotoServer
 from scripts.smoke_target import stack_target
 from scripts.standalone_template import write as write_standalone
 from tests.conftest import REGION
-from tests.functional.test_infra_stack import create_stack
+from tests.moto_stacks import create_stack
 
 READ_URL = "https://def456.execute-api.us-west-2.amazonaws.com/Prod1/"
 
