@@ -13,7 +13,8 @@ import pytest
 
 from devstack.poller import GATHER_PAUSE_SECONDS, SqsPoller
 from devstack.resources import Resources
-from tests.functional.test_pipeline_parts import REGION, StubHandler, send_bodies
+from tests.conftest import REGION
+from tests.pipeline_parts import StubHandler, send_bodies
 
 
 class CountingSqs:

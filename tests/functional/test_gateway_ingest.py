@@ -1,32 +1,27 @@
-"""The local pipeline's parts against moto over HTTP: gateway ingest, poller semantics, fault proxy.
+"""The local gateway's ingest against moto over HTTP: what API Gateway does with a POST
+/SQSManager (the body byte for byte with the request's attributes, JSON errors, request ids, the
+integration's headers and responses).
 
-The handler here is a stub, so these pin down what the pipeline does (what API Gateway and
-Lambda's event source mapping do), independently of the consumer in chalicelib/.
+No consumer runs: these pin down what the pipeline does, independently of chalicelib/.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import re
 from typing import Any
 
-import boto3
 import pytest
 import urllib3
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
-from devstack.faults import SERVER_ERROR, THROTTLE, Fault, FaultProxy
 from devstack.gateway_responses import integration_response, sqs_answer_as_json
 from devstack.infra import InfraTemplate
 from devstack.ingest import Ingest
-from devstack.lambda_events import lambda_record
-from devstack.poller import SqsPoller
-from devstack.resources import Resources, queue_depth
+from devstack.resources import Resources
 from tests.bad_requests import BAD_REQUESTS
-from tests.conftest import REGION, with_few_receives
+from tests.conftest import REGION
+from tests.pipeline_parts import receive_all
 
 AWKWARD = ('{"operation": "create", "id": "a&b", "item": {"t": "& + % = ? # ü 😀 \\" \' \\\\ \\n", '
            '"n": 0.1, "big": 12345678901234567890}}')
@@ -45,14 +40,6 @@ def post(ingest: Ingest, body: str | bytes, content_type: str = "application/jso
     return result.status, json.loads(result.body), result.headers
 
 
-def receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
-    response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                   AttributeNames=["All"], MessageAttributeNames=["All"])
-    messages: list[dict[str, Any]] = response.get("Messages", [])
-    return messages
-
-
-# --- gateway --------------------------------------------------------------------------------
 def test_ingest_sends_the_body_byte_for_byte_with_request_attributes(ingest: Ingest, sqs: Any,
                                                                      resources: Resources) -> None:
     status, answer, headers = post(ingest, AWKWARD)
@@ -193,120 +180,3 @@ def test_sqs_xml_answers_become_sqs_json_shapes() -> None:
                                "<Message>M</Message></Error><RequestId>r</RequestId>"
                                "</ErrorResponse>")
     assert error == {"Error": {"Type": "Sender", "Code": "C", "Message": "M"}, "RequestId": "r"}
-
-
-# --- poller ---------------------------------------------------------------------------------
-class StubHandler:
-    def __init__(self, fail: set[str] | None = None, raise_error: bool = False) -> None:
-        self.fail = fail or set()
-        self.raise_error = raise_error
-        self.events: list[dict[str, Any]] = []
-
-    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        self.events.append(event)
-        assert context.get_remaining_time_in_millis() > 0
-        if self.raise_error:
-            raise RuntimeError("boom")
-        failed = [r["messageId"] for r in event["Records"] if r["body"] in self.fail]
-        return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
-
-
-def poller_for(resources: Resources, sqs: Any, handler: StubHandler, honour: bool = True,
-               ) -> SqsPoller:
-    return SqsPoller(sqs, resources.queue_url, resources.queue_arn, handler, REGION,
-                     batch_size=10, batching_window=0, honour_batch_item_failures=honour,
-                     visibility_timeout=1, max_receive_count=resources.max_receive_count)
-
-
-def send_bodies(sqs: Any, resources: Resources, *bodies: str) -> None:
-    for body in bodies:
-        sqs.send_message(QueueUrl=resources.queue_url, MessageBody=body, MessageAttributes={
-            "requestId": {"DataType": "String", "StringValue": f"req-{body}"}})
-
-
-def test_event_is_lambda_shaped(sqs: Any, resources: Resources) -> None:
-    send_bodies(sqs, resources, "one")
-    handler = StubHandler()
-    assert poller_for(resources, sqs, handler).poll_once() == 1
-    [record] = handler.events[0]["Records"]
-    assert set(record) >= {"messageId", "receiptHandle", "body", "attributes",
-                           "messageAttributes", "md5OfBody", "eventSource", "eventSourceARN",
-                           "awsRegion"}
-    assert record["eventSource"] == "aws:sqs"
-    assert record["eventSourceARN"] == resources.queue_arn
-    assert record["md5OfBody"] == hashlib.md5(b"one").hexdigest()
-    assert set(record["attributes"]) >= {"ApproximateReceiveCount", "SentTimestamp", "SenderId",
-                                         "ApproximateFirstReceiveTimestamp"}
-    assert record["messageAttributes"]["requestId"] == {
-        "stringValue": "req-one", "stringListValues": [], "binaryListValues": [],
-        "dataType": "String"}
-
-
-def test_batch_item_failures_are_kept_the_rest_deleted(sqs: Any, resources: Resources) -> None:
-    send_bodies(sqs, resources, "ok-1", "bad", "ok-2")
-    poller = poller_for(resources, sqs, StubHandler(fail={"bad"}))
-    assert poller.poll_once() == 3
-    assert queue_depth(sqs, resources.queue_url) == 1
-    again: list[dict[str, Any]] = []
-    for _ in range(10):  # bounded: it is back once its (1 s) visibility timeout has passed
-        again = poller.receive_batch()
-        if again:
-            break
-    assert [message["Body"] for message in again] == ["bad"]
-    again_message = again[0]
-    assert again_message["Attributes"]["ApproximateReceiveCount"] == "2"
-
-
-def test_without_report_batch_item_failures_a_normal_return_deletes_all(
-        sqs: Any, resources: Resources) -> None:
-    send_bodies(sqs, resources, "ok", "bad")
-    poller = poller_for(resources, sqs, StubHandler(fail={"bad"}), honour=False)
-    assert poller.poll_once() == 2
-    assert queue_depth(sqs, resources.queue_url) == 0  # what Lambda does: the failure is lost
-
-
-def test_a_raising_handler_deletes_nothing_then_dlq(sqs: Any, resources: Resources) -> None:
-    resources = with_few_receives(sqs, resources)
-    send_bodies(sqs, resources, "poison")
-    poller = poller_for(resources, sqs, StubHandler(raise_error=True))
-    receives = 0
-    for _ in range(resources.max_receive_count * 4):
-        receives += poller.poll_once()
-        if queue_depth(sqs, resources.queue_url) == 0:
-            break
-    assert receives == resources.max_receive_count
-    [dead] = receive_all(sqs, resources.dlq_url)
-    assert dead["Body"] == "poison"
-
-
-def test_lambda_record_keeps_binary_attributes() -> None:
-    message = {"MessageId": "m", "ReceiptHandle": "h", "Body": "b", "MessageAttributes": {
-        "bin": {"DataType": "Binary", "BinaryValue": b"\x00"}}}
-    record = lambda_record(message, "arn", REGION)
-    assert record["messageAttributes"]["bin"]["binaryValue"] == b"\x00"
-    assert record["messageAttributes"]["bin"]["stringValue"] is None
-
-
-# --- fault proxy ----------------------------------------------------------------------------
-def test_fault_proxy_throttles_n_times_then_forwards(endpoint_url: str,
-                                                     resources: Resources) -> None:
-    with FaultProxy(endpoint_url) as proxy:
-        fault = proxy.add(Fault("MARKER", THROTTLE, times=2))
-        always = proxy.add(Fault("DOOMED", SERVER_ERROR, times=None))
-        dynamodb = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION,
-                                config=Config(retries={"mode": "standard",
-                                                          "total_max_attempts": 1}))
-        item = {"pk": {"S": "MARKER"}}
-        for _ in range(2):
-            with pytest.raises(ClientError) as caught:
-                dynamodb.put_item(TableName=resources.table_name, Item=item)
-            assert caught.value.response["Error"]["Code"] == (
-                "ProvisionedThroughputExceededException")
-            assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-        dynamodb.put_item(TableName=resources.table_name, Item=item)  # third time: forwarded
-        assert dynamodb.get_item(TableName=resources.table_name, Key=item)["Item"] == item
-        for _ in range(3):
-            with pytest.raises(ClientError) as caught:
-                dynamodb.put_item(TableName=resources.table_name, Item={"pk": {"S": "DOOMED"}})
-            assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
-        assert fault.injected == 2 and always.injected == 3
