@@ -4,7 +4,7 @@ every error JSON {"message": str}, and nothing the contract refuses ever reaches
 The pipeline runs with no consumer (`--no-consumer`), so every message the gateway enqueues is
 still in the queue afterwards: the queue must hold exactly the requests answered 202 (a few
 valid control requests among them, so the check is seen to catch enqueued messages), and none
-of them may be one the contract refuses (tests/bad_request_generator.py judges that on its own).
+of them may be one the contract refuses (tests/bad_request_judge.py judges that on its own).
 
 Full size (not in `make test`): BAD_REQUESTS=50000 .venv/bin/python -m pytest \
     tests/e2e/test_bad_requests.py
@@ -28,14 +28,8 @@ import requests
 from devstack.emulator import EMULATOR_CREDENTIALS
 from devstack.process import DevstackProcess
 from devstack.resources import DEFAULT_QUEUE
-from tests.bad_request_generator import (
-    API_GATEWAY_PAYLOAD_LIMIT,
-    BAD,
-    VALID,
-    Request,
-    contract_verdict,
-    generate,
-)
+from tests.bad_request_generator import generate
+from tests.bad_request_judge import API_GATEWAY_PAYLOAD_LIMIT, BAD, VALID, Request, contract_verdict
 from tests.conftest import REGION
 from tests.e2e.report import report
 
