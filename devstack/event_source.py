@@ -42,7 +42,7 @@ from devstack.event_source_pollers import (
 from devstack.guard import parent_closed
 from devstack.infra import PROJECT_DIR
 from devstack.poller import SqsPoller
-from devstack.stream_poller import StreamPoller
+from devstack.stream_poller import POLL_INTERVAL_SECONDS, StreamPoller
 
 LOG = logging.getLogger("devstack.event_source")
 
@@ -78,6 +78,7 @@ class EventSourceSpec:
     visibility_timeout: int | None = None
     crash_every: int = 0
     stream_crash_every: int = 0  # test hook: StreamPoller's mid-batch crashes
+    stream_poll_seconds: float = POLL_INTERVAL_SECONDS  # an idle shard's reads
     # The change path (devstack/changes.py); no stream ARN: not run.
     stream_arn: str = ""
     dynamodb_endpoint_url: str | None = None

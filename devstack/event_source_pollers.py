@@ -84,7 +84,7 @@ def make_change_pollers(spec: EventSourceSpec, app: Chalice, config: Config | No
                      batch_size=stream.batch_size,
                      batching_window=stream.maximum_batching_window_in_seconds,
                      function_name=stream.name, function_timeout=timeout(stream.name),
-                     crash_every=spec.stream_crash_every,
+                     crash_every=spec.stream_crash_every, poll_interval=spec.stream_poll_seconds,
                      failure=StreamFailureSettings(**spec.stream_failure),
                      on_failure=sqs_destination(sqs, spec.stream_failure_queue_url)
                      if spec.stream_failure_queue_url else None),

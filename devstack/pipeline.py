@@ -48,7 +48,7 @@ from devstack.gateway import GatewayHTTPServer, handler_class
 from devstack.infra import DEFAULT_TEMPLATE, InfraTemplate
 from devstack.ingest import Ingest
 from devstack.lifecycle import StartStop
-from devstack.pipeline_settings import app_environment, poller_concurrency
+from devstack.pipeline_settings import app_environment, poller_concurrency, stream_poll_seconds
 from devstack.poller import SqsPoller
 from devstack.resources import (
     DEFAULT_DLQ,
@@ -196,7 +196,7 @@ class Pipeline(StartStop):
                                        self.requested_concurrency),
             honour_batch_item_failures=self.honour_batch_item_failures,
             visibility_timeout=self.visibility_timeout, crash_every=self.crash_every,
-            stream_crash_every=self.stream_crash_every,
+            stream_crash_every=self.stream_crash_every, stream_poll_seconds=stream_poll_seconds(),
             stream_arn=self.changes.stream_arn, dynamodb_endpoint_url=self.dynamodb_endpoint_url,
             history_queue_url=self.changes.history_queue_url,
             history_queue_arn=self.changes.history_queue_arn,
