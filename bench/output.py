@@ -32,13 +32,17 @@ def pipeline(store: str, *args: str, log_dir: Path | None = None, name: str = "d
              env: dict[str, str] | None = None, timeout: float = 120.0
              ) -> Iterator[DevstackProcess]:
     """`python -m devstack --store <store> <args>` on free loopback ports, logging at WARNING
-    only, its log in `log_dir` (default: a temporary directory)."""
+    only, its log in `log_dir` (default: a temporary directory). Its stream is read at Lambda's
+    pace even where the test suite slows it (tests/conftest.py): what a benchmark measures, and
+    how often R6's stream handler crashes, follow that pace."""
     from devstack.process import DevstackProcess
+    from devstack.stream_poller import POLL_INTERVAL_SECONDS
 
     with tempfile.TemporaryDirectory(prefix="bench-devstack-") as tmp:
         process = DevstackProcess(Path(log_dir or tmp) / f"{name}.log", "--log-level", "WARNING",
                                   *args, store=store, env={
                                       "LOG_LEVEL": "WARNING", "AWS_EC2_METADATA_DISABLED": "true",
+                                      "DEVSTACK_STREAM_POLL_SECONDS": str(POLL_INTERVAL_SECONDS),
                                       **(env or {})})
         process.start(timeout)  # DynamoDB Local's JVM takes a few seconds
         try:

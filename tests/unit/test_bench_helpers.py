@@ -34,3 +34,24 @@ def test_summary_says_met_missed_or_not_measured() -> None:
                         "gateway_latency_ratio": "not measured",
                         "gateway_throughput_ratio": "met", "applied_p99_ms": "not measured"}
     assert [row[0] for row in rows] == list(results.KEYS)
+
+
+def test_bench_pipelines_read_the_stream_at_lambdas_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite slows the stream (tests/conftest.py); a benchmark run from a test must not
+    # inherit that: R6's crash count and history_latency follow the stream's pace.
+    from bench import output
+    from devstack.process import DevstackProcess
+    from devstack.stream_poller import POLL_INTERVAL_SECONDS
+
+    monkeypatch.setenv("DEVSTACK_STREAM_POLL_SECONDS", "1")
+    started: list[dict[str, str]] = []
+
+    def start(self: DevstackProcess, timeout: float = 60.0) -> DevstackProcess:
+        started.append(self.env)
+        return self
+
+    monkeypatch.setattr(DevstackProcess, "start", start)
+    monkeypatch.setattr(DevstackProcess, "stop", lambda self: None)
+    with output.pipeline("moto"):
+        pass
+    assert started[0]["DEVSTACK_STREAM_POLL_SECONDS"] == str(POLL_INTERVAL_SECONDS)
