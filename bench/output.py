@@ -100,7 +100,14 @@ def machine() -> str:
             f"load average at start {load}")
 
 
-def commit() -> str:
-    found = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"],
-                           capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
-    return found.stdout.strip() or "unknown"
+def commit(checkout: Path = PROJECT_DIR) -> str:
+    """The commit measured, "-dirty" if a tracked file differs from it. bench/results.json does
+    not count: `make bench` writes it before its later parts run."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False,
+                              cwd=checkout).stdout.strip()
+
+    head = git("rev-parse", "--short=7", "HEAD")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":(exclude)bench/results.json")
+    return f"{head}-dirty" if head and changed else head or "unknown"
